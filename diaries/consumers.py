@@ -1,0 +1,408 @@
+"""The diary socket, `/ws/diary/`: validates, checks ownership, dispatches; never runs a stream.
+
+Channels runs one handler at a time per connection, so the long work (a model stream) runs in
+the generation's own task (diaries.generation) and reaches this consumer as channel-layer events
+of the entry's group: `diary.started`, `diary.delta`, `diary.done`, `diary.error`, and
+`diary.snapshot` replies from the process that owns a generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import import_module
+from types import SimpleNamespace
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib import auth
+from django.utils import timezone
+
+from . import protocol, selectors, services
+from .forms import EntryInputsForm
+from .generation import get_hub, group_for
+from .models import DiaryEntry, GenerationStatus
+from .protocol import ClientError
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_BIG = 1009
+MAX_BUFFERED_EVENTS = 2000
+
+
+@dataclass
+class Watch:
+    """This connection's view of one entry's stream."""
+
+    generation: int | None = None
+    last: int = 0  # seq of the last delta sent to the client
+    synced: bool = False  # False while waiting for a snapshot; events are buffered meanwhile
+    buffer: list[dict[str, Any]] = field(default_factory=list)
+    attempt: int = 0  # ignores late answers to an earlier snapshot request
+
+
+class TokenBucket:
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class DiaryConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()  # before accept: the handshake is refused (HTTP 403)
+            return
+        self.user = user
+        self.watching: dict[int, Watch] = {}
+        self.bucket = TokenBucket(settings.DIARY_MESSAGES_PER_SECOND, settings.DIARY_MESSAGE_BURST)
+        self.lock = asyncio.Lock()
+        self.timers: set[asyncio.Task] = set()
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        # The generations go on (guarantee 3); this socket just stops listening.
+        for task in getattr(self, "timers", ()):
+            task.cancel()
+        for entry_id in list(getattr(self, "watching", {})):
+            await self.channel_layer.group_discard(group_for(entry_id), self.channel_name)
+
+    # --- client → server ---------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.DIARY_MAX_MESSAGE_BYTES:
+            await self.send_json(
+                {"type": "error", "code": "bad_request", "message": "The message is too large."}
+            )
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        entry = None
+        try:
+            if not self.bucket.take():
+                raise ClientError("rate_limited", "Too many messages; slow down a little.")
+            message = protocol.parse(text_data, bytes_data)
+            entry = message.get("entry") if isinstance(message.get("entry"), int) else None
+            if not await self.still_signed_in():
+                await self.send_json(
+                    {
+                        "type": "error",
+                        "code": "bad_request",
+                        "message": "You are signed out. Sign in again.",
+                    }
+                )
+                await self.close(code=CLOSE_UNAUTHENTICATED)
+                return
+            handler = getattr(self, f"action_{message['action']}")
+            await handler(message)
+        except ClientError as exc:
+            await self.send_error(exc.code, exc.message, entry=exc.entry or entry)
+        except services.ServiceError as exc:
+            await self.send_error(exc.code, exc.message, entry=exc.entry_id or entry)
+        except DiaryEntry.DoesNotExist:
+            await self.send_error("not_found", "There is no such entry of yours.", entry=entry)
+        except Exception:
+            logger.exception("diary socket message failed")
+            await self.send_error(
+                "internal", "Something went wrong on our side. Please try again.", entry=entry
+            )
+
+    async def action_generate(self, message: dict[str, Any]) -> None:
+        """Start writing an own entry, or a new one from the inputs; stream it to this socket."""
+        request_id = protocol.request_id(message)
+        entry_id = protocol.entry_id(message, required=False)
+        if request_id:  # a repeat (a resend after a reconnect) starts and saves nothing new
+            existing = await database_sync_to_async(selectors.generation_for_request)(
+                user=self.user, request_id=request_id
+            )
+            if existing is not None:
+                await self.attach(existing.entry)
+                return
+        if entry_id is not None:
+            entry = await self.own_entry(entry_id)
+        else:
+            entry = await self.create_entry(protocol.inputs(message))
+        await self.start(entry, request_id)
+
+    async def action_sendmessage(self, message: dict[str, Any]) -> None:
+        """The original service's message: today's entry from free text."""
+        text = protocol.free_text(message)
+        profile = await database_sync_to_async(services.profile_get)(user=self.user)
+        entry = await database_sync_to_async(services.entry_create)(
+            user=self.user,
+            notes=text,
+            date=timezone.localdate(),
+            tone=profile.default_tone,
+            language=profile.default_language or settings.LANGUAGE_CODE,
+        )
+        await self.start(entry, protocol.request_id(message))
+
+    async def action_watch(self, message: dict[str, Any]) -> None:
+        """Attach: the text so far, then the live rest."""
+        entry = await self.own_entry(protocol.entry_id(message))
+        await self.attach(entry)
+
+    async def action_cancel(self, message: dict[str, Any]) -> None:
+        """Stop the entry's running generation; its partial text is kept."""
+        entry = await self.own_entry(protocol.entry_id(message))
+        if entry.pk not in self.watching:
+            await self.attach(entry)  # so this socket sees the saved end
+        hub = get_hub()
+        if hub.local(entry.pk) is not None:
+            await hub.stop(entry_id=entry.pk)
+            return
+        running = await database_sync_to_async(selectors.generation_running)(entry_id=entry.pk)
+        if running is None:
+            raise protocol.bad("This entry is not being written.", entry=entry.pk)
+        if selectors.generation_is_fresh(running) and running.owner_channel:
+            await hub.stop(entry_id=entry.pk, owner_channel=running.owner_channel)
+            return
+        # Its process is gone: cancel it here, keeping the last checkpoint.
+        ended = await database_sync_to_async(services.generation_cancel_orphan)(
+            generation_id=running.pk
+        )
+        if ended is not None:
+            await self.channel_layer.group_send(
+                group_for(entry.pk),
+                {
+                    "type": "diary.done",
+                    "entry": entry.pk,
+                    "generation": ended.pk,
+                    "status": ended.status,
+                    "text": ended.text,
+                    "seq": ended.seq,
+                    "usage": None,
+                    "finish_reason": "",
+                },
+            )
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    async def start(self, entry: DiaryEntry, request_id: str | None) -> None:
+        watch = await self.join(entry.pk)
+        try:
+            result = await get_hub().start(user=self.user, entry=entry, request_id=request_id)
+        except services.Busy as exc:
+            await self.send_error(exc.code, exc.message, entry=entry.pk)
+            await self.attach(entry)  # a second request joins the running stream instead
+            return
+        if not result.created:
+            await self.attach(result.entry)  # a repeated request_id: nothing new is started
+            return
+        # Joined before the start, so every delta reaches us from seq 1 on.
+        async with self.lock:
+            if watch.generation != result.generation.pk:
+                watch.generation = result.generation.pk
+                watch.last = 0
+                watch.synced = True
+
+    async def join(self, entry_id: int) -> Watch:
+        watch = self.watching.get(entry_id)
+        if watch is None:
+            watch = self.watching[entry_id] = Watch()
+            await self.channel_layer.group_add(group_for(entry_id), self.channel_name)
+        return watch
+
+    async def attach(self, entry: DiaryEntry) -> None:
+        """Send a snapshot, from the owning runner or the database checkpoint."""
+        watch = await self.join(entry.pk)
+        async with self.lock:
+            watch.synced = False
+            watch.attempt += 1
+            attempt = watch.attempt
+        runner = get_hub().local(entry.pk)
+        if runner is not None:
+            await self.apply_snapshot(entry.pk, runner.snapshot(), attempt)
+            return
+        state = await database_sync_to_async(selectors.entry_state)(entry=entry)
+        if state.status == GenerationStatus.GENERATING and state.fresh and state.owner_channel:
+            await get_hub().ask_snapshot(
+                owner_channel=state.owner_channel, entry_id=entry.pk, reply_to=self.channel_name
+            )
+            timer = asyncio.create_task(self.snapshot_fallback(entry, attempt))
+            self.timers.add(timer)
+            timer.add_done_callback(self.timers.discard)
+            return
+        await self.apply_snapshot(entry.pk, self.state_snapshot(state), attempt)
+
+    async def snapshot_fallback(self, entry: DiaryEntry, attempt: int) -> None:
+        await asyncio.sleep(settings.DIARY_SNAPSHOT_TIMEOUT)
+        watch = self.watching.get(entry.pk)
+        if watch is None or watch.synced or watch.attempt != attempt:
+            return
+        state = await database_sync_to_async(selectors.entry_state)(entry=entry)
+        await self.apply_snapshot(entry.pk, self.state_snapshot(state), attempt)
+
+    @staticmethod
+    def state_snapshot(state: selectors.EntryState) -> dict[str, Any]:
+        snapshot = {
+            "entry": state.entry_id,
+            "generation": state.generation_id,
+            "status": state.status,
+            "text": state.text,
+            "seq": state.seq,
+        }
+        if state.error_code:
+            snapshot.update(code=state.error_code, message=state.error_message)
+        return snapshot
+
+    async def apply_snapshot(self, entry_id: int, snapshot: dict[str, Any], attempt: int) -> None:
+        async with self.lock:
+            watch = self.watching.get(entry_id)
+            if watch is None or watch.synced or watch.attempt != attempt:
+                return
+            watch.generation = snapshot.get("generation")
+            watch.last = snapshot["seq"]
+            watch.synced = True
+            await self.send_json({"type": "snapshot", **snapshot})
+            buffered, watch.buffer = watch.buffer, []
+        for event in buffered:  # events that arrived while the snapshot was on its way
+            await getattr(self, event["type"].replace(".", "_"))(event)
+
+    async def own_entry(self, entry_id: int) -> DiaryEntry:
+        return await database_sync_to_async(selectors.entry_get_for_user)(
+            user=self.user, entry_id=entry_id
+        )
+
+    async def create_entry(self, data: dict[str, str]) -> DiaryEntry:
+        """Validate and save the inputs first (guarantee 1), with the page form's rules."""
+        profile = await database_sync_to_async(services.profile_get)(user=self.user)
+        data.setdefault("date", timezone.localdate().isoformat())
+        data.setdefault("tone", profile.default_tone)
+        data.setdefault("language", profile.default_language or settings.LANGUAGE_CODE)
+        form = EntryInputsForm(data=data)
+        if not form.is_valid():
+            problems = "; ".join(
+                f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
+                for name, errors in form.errors.items()
+            )
+            raise protocol.bad(problems)
+        return await database_sync_to_async(services.entry_create)(
+            user=self.user, **form.cleaned_data
+        )
+
+    async def still_signed_in(self) -> bool:
+        """Authentication on every message: the session must still hold this active user."""
+        return await database_sync_to_async(self._session_user_id)() == self.user.pk
+
+    def _session_user_id(self) -> int | None:
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        if not key:
+            return None
+        store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=key)
+        user = auth.get_user(SimpleNamespace(session=store))
+        return user.pk if user.is_authenticated else None
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content, ensure_ascii=False))
+
+    async def send_error(self, code: str, message: str, *, entry: int | None = None) -> None:
+        frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if entry is not None:
+            frame["entry"] = entry
+        await self.send_json(frame)
+
+    # --- server events (channel layer) -------------------------------------------------------
+
+    def _buffered(self, event: dict[str, Any]) -> Watch | None:
+        """The entry's watch if the event should be handled now; None if dropped or buffered."""
+        watch = self.watching.get(event.get("entry"))
+        if watch is None:
+            return None
+        if not watch.synced:
+            if len(watch.buffer) < MAX_BUFFERED_EVENTS:
+                watch.buffer.append(event)
+            return None
+        return watch
+
+    async def diary_started(self, event: dict[str, Any]) -> None:
+        async with self.lock:
+            watch = self._buffered(event)
+            if watch is None:
+                return
+            watch.generation = event["generation"]
+            watch.last = 0
+            await self.send_json(
+                {"type": "started", "entry": event["entry"], "generation": event["generation"]}
+            )
+
+    async def diary_delta(self, event: dict[str, Any]) -> None:
+        async with self.lock:
+            watch = self._buffered(event)
+            if watch is None:
+                return
+            seq = event["seq"]
+            if event["generation"] == watch.generation and seq <= watch.last:
+                return  # already in the snapshot or sent
+            if event["generation"] == watch.generation and seq == watch.last + 1:
+                watch.last = seq
+                await self.send_json(
+                    {
+                        "type": "delta",
+                        "entry": event["entry"],
+                        "seq": seq,
+                        "text": event["text"],
+                        "generation": event["generation"],
+                    }
+                )
+                return
+        # A gap (a dropped message) or a generation we missed: resynchronise.
+        entry = await self.own_entry(event["entry"])
+        await self.attach(entry)
+
+    async def diary_done(self, event: dict[str, Any]) -> None:
+        async with self.lock:
+            watch = self._buffered(event)
+            if watch is None:
+                return
+            watch.generation = event["generation"]
+            watch.last = event["seq"]
+            await self.send_json(
+                {
+                    "type": "done",
+                    "entry": event["entry"],
+                    "generation": event["generation"],
+                    "status": event["status"],
+                    "text": event["text"],
+                    "usage": event["usage"],
+                    "finish_reason": event.get("finish_reason", ""),
+                }
+            )
+
+    async def diary_error(self, event: dict[str, Any]) -> None:
+        async with self.lock:
+            if self._buffered(event) is None:
+                return
+            await self.send_error(event["code"], event["message"], entry=event["entry"])
+
+    async def diary_snapshot(self, event: dict[str, Any]) -> None:
+        """The owning process's answer to a snapshot request."""
+        entry_id = event.get("entry")
+        watch = self.watching.get(entry_id)
+        if watch is None or watch.synced:
+            return
+        if event.get("missing"):
+            entry = await self.own_entry(entry_id)
+            state = await database_sync_to_async(selectors.entry_state)(entry=entry)
+            await self.apply_snapshot(entry_id, self.state_snapshot(state), watch.attempt)
+            return
+        snapshot = {k: event[k] for k in ("entry", "generation", "status", "text", "seq")}
+        await self.apply_snapshot(entry_id, snapshot, watch.attempt)

@@ -1,0 +1,484 @@
+"""One generation's life, from start to its saved end.
+
+A `Runner` owns one generation in this process. It runs in its own asyncio task, so it outlives
+the WebSocket that started it (guarantee 3). Two coroutines cooperate:
+
+- the *pump* reads the writer's stream into `pending`;
+- the *flush loop* turns `pending` into numbered `delta` frames — the first piece at once, then at
+  most one frame per `DIARY_FLUSH_MS` (guarantee 7) — checkpoints the flushed text and the
+  heartbeat about once a second (guarantee 4), and saves the end on every way out.
+
+Stopping cancels the pump, which closes the writer's stream and so the upstream HTTP response
+(guarantee 5). The per-process `Hub` keeps the runners, answers snapshot and cancel requests that
+other processes send over the channel layer (guarantee 6), sweeps stale generations, and marks
+running generations `interrupted` when the server shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import services
+from .models import DiaryEntry, GenerationStatus
+from .prompts import build_messages
+from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
+
+logger = logging.getLogger(__name__)
+
+STOP_CANCELLED = "cancelled"
+STOP_INTERRUPTED = "interrupted"
+STOP_TIMEOUT = "timeout"
+
+
+def group_for(entry_id: int) -> str:
+    return f"entry-{entry_id}"
+
+
+def writer_request_for(entry: DiaryEntry) -> WriterRequest:
+    fields = {
+        "date": entry.date.isoformat(),
+        "morning": entry.morning,
+        "afternoon": entry.afternoon,
+        "evening": entry.evening,
+        "notes": entry.notes,
+        "tone": entry.tone,
+        "language": entry.language,
+    }
+    return WriterRequest(
+        **fields, messages=build_messages(**fields), max_tokens=settings.DIARY_MAX_TOKENS
+    )
+
+
+class Runner:
+    """Runs one generation in this process and broadcasts it to the entry's group."""
+
+    def __init__(
+        self, *, hub: Hub, entry_id: int, generation_id: int, writer: Writer, request: WriterRequest
+    ) -> None:
+        self.hub = hub
+        self.entry_id = entry_id
+        self.generation_id = generation_id
+        self.writer = writer
+        self.request = request
+        self.group = group_for(entry_id)
+        self.status = GenerationStatus.GENERATING.value
+        self.text = ""  # everything flushed so far, i.e. deltas 1..seq
+        self.seq = 0
+        self.pending: list[str] = []
+        self.finish: Finish | None = None
+        self.stop_reason: str | None = None
+        self.started = time.monotonic()
+        self.first_piece_at: float | None = None
+        self.task: asyncio.Task | None = None
+        self._pump_task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    # --- what clients and other processes ask of a runner ------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The text so far; `seq` is the last delta it includes."""
+        return {
+            "entry": self.entry_id,
+            "generation": self.generation_id,
+            "status": self.status,
+            "text": self.text,
+            "seq": self.seq,
+        }
+
+    def stop(self, reason: str = STOP_CANCELLED) -> None:
+        """Stop writing: closes the upstream stream; the flush loop then saves the end."""
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        if self._pump_task is not None and not self._pump_task.done():
+            self._pump_task.cancel()
+        self._wake.set()
+
+    # --- the life ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._send(
+                {"type": "diary.started", "entry": self.entry_id, "generation": self.generation_id}
+            )
+            self._pump_task = asyncio.create_task(self._pump())
+            if self.stop_reason is not None:  # stopped before the pump existed
+                self._pump_task.cancel()
+            await self._flush_loop(self._pump_task)
+            await self._finish(self._outcome(self._pump_task))
+        except BaseException as exc:
+            # Last resort: whatever happened, save what we have (guarantee 4).
+            if self._pump_task is not None:
+                self._pump_task.cancel()
+            if self.status == GenerationStatus.GENERATING:
+                logger.exception("generation %s crashed", self.generation_id)
+                await asyncio.shield(self._finish(self._internal_error()))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.hub.forget(self)
+
+    async def _pump(self) -> None:
+        stream = self.writer.stream(self.request)
+        try:
+            async for item in stream:
+                if isinstance(item, str):
+                    if item:
+                        if self.first_piece_at is None:
+                            self.first_piece_at = time.monotonic()
+                        self.pending.append(item)
+                        self._wake.set()
+                else:
+                    self.finish = item
+        finally:
+            # Closing the generator closes the upstream response (openai-python #969).
+            await stream.aclose()
+            self._wake.set()
+
+    async def _flush_loop(self, pump: asyncio.Task) -> None:
+        window = settings.DIARY_FLUSH_MS / 1000
+        every = settings.DIARY_CHECKPOINT_SECONDS
+        deadline = self.started + settings.DIARY_GENERATION_TIMEOUT
+        last_checkpoint = time.monotonic()
+        checkpointed_seq = 0
+        while True:
+            if not self.pending and not pump.done():
+                try:
+                    async with asyncio.timeout(every):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._wake.clear()
+            if self.pending:
+                await self._flush()
+            now = time.monotonic()
+            if pump.done():
+                return
+            if now - last_checkpoint >= every:
+                await self._checkpoint(with_text=self.seq != checkpointed_seq)
+                checkpointed_seq = self.seq
+                last_checkpoint = now
+            if now >= deadline:
+                self.stop(STOP_TIMEOUT)
+                continue
+            # The coalescing window: pieces arriving meanwhile go out together.
+            await asyncio.sleep(window)
+
+    async def _flush(self) -> None:
+        piece = "".join(self.pending)
+        self.pending.clear()
+        self.seq += 1
+        self.text += piece
+        await self._send(
+            {
+                "type": "diary.delta",
+                "entry": self.entry_id,
+                "generation": self.generation_id,
+                "seq": self.seq,
+                "text": piece,
+            }
+        )
+
+    async def _checkpoint(self, *, with_text: bool) -> None:
+        try:
+            if with_text:
+                await database_sync_to_async(services.generation_checkpoint)(
+                    generation_id=self.generation_id, text=self.text, seq=self.seq
+                )
+            else:
+                await database_sync_to_async(services.generation_heartbeat)(
+                    generation_id=self.generation_id
+                )
+        except Exception as exc:
+            # The stream goes on; the end is saved with retries.
+            logger.warning(
+                "checkpoint of generation %s failed: %s", self.generation_id, type(exc).__name__
+            )
+
+    def _outcome(self, pump: asyncio.Task) -> dict[str, Any]:
+        if self.stop_reason == STOP_CANCELLED:
+            return {"status": GenerationStatus.CANCELLED}
+        if self.stop_reason == STOP_INTERRUPTED:
+            return {
+                "status": GenerationStatus.INTERRUPTED,
+                "error_code": "interrupted",
+                "error_message": services.INTERRUPTED_MESSAGE,
+            }
+        if self.stop_reason == STOP_TIMEOUT:
+            return {
+                "status": GenerationStatus.FAILED,
+                "error_code": "upstream_timeout",
+                "error_message": (
+                    f"The model took longer than {settings.DIARY_GENERATION_TIMEOUT:.0f} "
+                    "seconds to write this entry. The text so far is kept; press Retry."
+                ),
+            }
+        exc = pump.exception() if not pump.cancelled() else None
+        if isinstance(exc, WriterError):
+            return {"status": exc.status, "error_code": exc.code, "error_message": exc.message}
+        if exc is not None:
+            logger.error(
+                "writer %s failed on generation %s: %s",
+                self.writer.name,
+                self.generation_id,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            return self._internal_error()
+        if self.finish is None:
+            return {
+                "status": GenerationStatus.FAILED,
+                "error_code": "upstream_unavailable",
+                "error_message": (
+                    "The connection to the model ended before the entry was finished. "
+                    "The text so far is kept; press Retry."
+                ),
+            }
+        return {"status": GenerationStatus.DONE, "finish_reason": self.finish.reason}
+
+    @staticmethod
+    def _internal_error() -> dict[str, Any]:
+        return {
+            "status": GenerationStatus.FAILED,
+            "error_code": "internal",
+            "error_message": (
+                "Something went wrong on our side while writing this entry. "
+                "The text so far is kept; press Retry."
+            ),
+        }
+
+    async def _finish(self, outcome: dict[str, Any]) -> None:
+        if self.pending:  # never lose the last pieces
+            await self._flush()
+        status = str(outcome["status"])
+        usage = self.finish.usage.as_dict() if self.finish and self.finish.usage else None
+        ttft = round((self.first_piece_at - self.started) * 1000) if self.first_piece_at else None
+        fields = {
+            "generation_id": self.generation_id,
+            "status": status,
+            "text": self.text,
+            "seq": self.seq,
+            "error_code": outcome.get("error_code", ""),
+            "error_message": outcome.get("error_message", ""),
+            "finish_reason": outcome.get("finish_reason", ""),
+            "usage": usage,
+            "time_to_first_token_ms": ttft,
+            "duration_ms": round((time.monotonic() - self.started) * 1000),
+        }
+        await self._save_end(fields)
+        self.status = status
+        if fields["error_code"] and status != GenerationStatus.CANCELLED:
+            await self._send(
+                {
+                    "type": "diary.error",
+                    "entry": self.entry_id,
+                    "code": fields["error_code"],
+                    "message": fields["error_message"],
+                }
+            )
+        # `done` goes out only after the text is saved.
+        await self._send(
+            {
+                "type": "diary.done",
+                "entry": self.entry_id,
+                "generation": self.generation_id,
+                "status": status,
+                "text": self.text,
+                "seq": self.seq,
+                "usage": usage,
+                "finish_reason": fields["finish_reason"],
+            }
+        )
+        logger.info("generation %s ended %s after %d frames", self.generation_id, status, self.seq)
+
+    async def _save_end(self, fields: dict[str, Any]) -> None:
+        """Save the end, retrying through a brief database outage; the sweeper is the backstop."""
+        delay = 0.25
+        for attempt in range(12):
+            try:
+                await database_sync_to_async(services.generation_finish)(**fields)
+                return
+            except Exception as exc:
+                logger.warning(
+                    "saving the end of generation %s failed (attempt %d): %s",
+                    self.generation_id,
+                    attempt + 1,
+                    type(exc).__name__,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        logger.error("gave up saving generation %s; its last checkpoint stays", self.generation_id)
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        try:
+            await self.hub.layer.group_send(self.group, message)
+        except Exception as exc:
+            # Watchers resynchronise on the next frame's gap or on reconnect.
+            logger.warning(
+                "group_send for generation %s failed: %s", self.generation_id, type(exc).__name__
+            )
+
+
+class Hub:
+    """This process's running generations, and its address on the channel layer."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.layer = get_channel_layer()
+        self.runners: dict[int, Runner] = {}
+        self.channel = ""
+        self._tasks: list[asyncio.Task] = []
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    async def ensure_started(self) -> None:
+        async with self._lock:
+            if self._started:
+                return
+            self.channel = await self.layer.new_channel()
+            self._tasks = [
+                asyncio.create_task(self._listen(), name="diary-hub-listen"),
+                asyncio.create_task(self._sweep(), name="diary-hub-sweep"),
+            ]
+            _install_shutdown_hook(self)
+            self._started = True
+
+    def local(self, entry_id: int) -> Runner | None:
+        return self.runners.get(entry_id)
+
+    def forget(self, runner: Runner) -> None:
+        if self.runners.get(runner.entry_id) is runner:
+            del self.runners[runner.entry_id]
+
+    async def start(
+        self,
+        *,
+        user,
+        entry: DiaryEntry,
+        request_id: str | None = None,
+        writer: Writer | None = None,
+    ) -> services.StartResult:
+        """Start writing `entry` in this process (raises services.ServiceError on refusal)."""
+        await self.ensure_started()
+        writer = writer or writer_from_settings()
+        result = await database_sync_to_async(services.generation_start)(
+            user=user,
+            entry=entry,
+            request_id=request_id,
+            writer_name=writer.name,
+            model_name=writer.model,
+            owner_channel=self.channel,
+        )
+        if result.created:
+            runner = Runner(
+                hub=self,
+                entry_id=result.entry.pk,
+                generation_id=result.generation.pk,
+                writer=writer,
+                request=writer_request_for(result.entry),
+            )
+            self.runners[runner.entry_id] = runner
+            runner.task = asyncio.create_task(
+                runner.run(), name=f"generation-{runner.generation_id}"
+            )
+        return result
+
+    async def stop(self, *, entry_id: int, owner_channel: str = "") -> bool:
+        """Stop the entry's running generation wherever it runs. False if none answers here."""
+        runner = self.local(entry_id)
+        if runner is not None:
+            runner.stop(STOP_CANCELLED)
+            return True
+        if owner_channel and owner_channel != self.channel:
+            await self.layer.send(owner_channel, {"type": "hub.cancel", "entry": entry_id})
+            return True
+        return False
+
+    async def ask_snapshot(self, *, owner_channel: str, entry_id: int, reply_to: str) -> None:
+        await self.layer.send(
+            owner_channel, {"type": "hub.snapshot", "entry": entry_id, "reply_to": reply_to}
+        )
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("hub receive failed: %s; retrying", type(exc).__name__)
+                await asyncio.sleep(1)
+                continue
+            try:
+                await self._answer(message)
+            except Exception:
+                logger.exception("hub could not answer %s", message.get("type"))
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        runner = self.local(int(message.get("entry", 0)))
+        if message.get("type") == "hub.cancel":
+            if runner is not None:
+                runner.stop(STOP_CANCELLED)
+        elif message.get("type") == "hub.snapshot":
+            reply = (
+                runner.snapshot()
+                if runner is not None
+                else {"entry": message.get("entry"), "missing": True}
+            )
+            await self.layer.send(message["reply_to"], {"type": "diary.snapshot", **reply})
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await database_sync_to_async(services.generations_sweep_stale)()
+            except Exception as exc:
+                logger.warning("sweep failed: %s", type(exc).__name__)
+            await asyncio.sleep(settings.DIARY_SWEEP_SECONDS)
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Server shutdown: every running generation is saved as `interrupted`."""
+        runners = list(self.runners.values())
+        for runner in runners:
+            runner.stop(STOP_INTERRUPTED)
+        tasks = [r.task for r in runners if r.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        logger.info("hub shut down; %d generation(s) saved as interrupted", len(tasks))
+
+
+_hubs: dict[asyncio.AbstractEventLoop, Hub] = {}
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per process under daphne)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        for old in [old for old in _hubs if old.is_closed()]:
+            del _hubs[old]
+        hub = _hubs[loop] = Hub(loop)
+    return hub
+
+
+def _install_shutdown_hook(hub: Hub) -> None:
+    """Under daphne, save running generations before the reactor stops (SIGTERM, SIGINT)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import defer, reactor
+
+    if not getattr(reactor, "running", False):
+        return
+
+    def before_shutdown():
+        return defer.Deferred.fromFuture(asyncio.ensure_future(hub.shutdown()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)

@@ -1,0 +1,22 @@
+from django.core.management.base import BaseCommand
+
+from diaries import services
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark running generations whose heartbeat is stale (their server crashed) as "
+        "interrupted, keeping their last checkpoint. Every server also sweeps by itself."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--stale-after",
+            type=float,
+            default=None,
+            help="Seconds without a heartbeat (default: DIARY_HEARTBEAT_STALE_SECONDS).",
+        )
+
+    def handle(self, *args, stale_after: float | None = None, **options) -> None:
+        swept = services.generations_sweep_stale(stale_after=stale_after)
+        self.stdout.write(f"{swept} generation(s) marked interrupted")

@@ -1,0 +1,186 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Tone(models.TextChoices):
+    PLAIN = "plain", _("Plain")
+    WARM = "warm", _("Warm")
+    HUMOROUS = "humorous", _("Humorous")
+    POETIC = "poetic", _("Poetic")
+    REFLECTIVE = "reflective", _("Reflective")
+
+
+class Language(models.TextChoices):
+    ENGLISH = "en", _("English")
+    JAPANESE = "ja", _("Japanese")
+
+
+class GenerationStatus(models.TextChoices):
+    GENERATING = "generating", _("Writing")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Stopped")
+    FAILED = "failed", _("Failed")
+    INTERRUPTED = "interrupted", _("Interrupted")
+    FILTERED = "filtered", _("Filtered")
+
+
+class EntryStatus(models.TextChoices):
+    """The entry's state as the owner sees it: never written, or its last generation's."""
+
+    DRAFT = "draft", _("Draft")
+    GENERATING = "generating", _("Writing")
+    DONE = "done", _("Done")
+    CANCELLED = "cancelled", _("Stopped")
+    FAILED = "failed", _("Failed")
+    INTERRUPTED = "interrupted", _("Interrupted")
+    FILTERED = "filtered", _("Filtered")
+    EDITED = "edited", _("Edited")
+
+
+class Sharing(models.TextChoices):
+    PRIVATE = "private", _("Private")
+    LINK = "link", _("Anyone with the link")
+
+
+class ModerationState(models.TextChoices):
+    OK = "ok", _("OK")
+    FLAGGED = "flagged", _("Flagged")
+    HIDDEN = "hidden", _("Hidden")
+
+
+class EntryQuerySet(models.QuerySet):
+    def owned_by(self, user) -> "EntryQuerySet":
+        return self.filter(owner=user)
+
+
+class DiaryEntry(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_entries"
+    )
+    date = models.DateField(_("date"), default=timezone.localdate)
+    morning = models.TextField(_("morning"), blank=True)
+    afternoon = models.TextField(_("afternoon"), blank=True)
+    evening = models.TextField(_("evening"), blank=True)
+    notes = models.TextField(_("notes"), blank=True, help_text=_("Free text, for anything else."))
+    tone = models.CharField(_("tone"), max_length=20, choices=Tone, default=Tone.PLAIN)
+    language = models.CharField(
+        _("language"), max_length=8, choices=Language, default=Language.ENGLISH
+    )
+    text = models.TextField(
+        _("text"), blank=True, help_text=_("The last finished generation, or the owner's edit.")
+    )
+    status = models.CharField(max_length=20, choices=EntryStatus, default=EntryStatus.DRAFT)
+    # Who wrote `text`: a writer name ("offline", "openai") or "owner" after an edit.
+    writer = models.CharField(max_length=40, blank=True)
+    model_name = models.CharField(max_length=120, blank=True)
+    sharing = models.CharField(max_length=10, choices=Sharing, default=Sharing.PRIVATE)
+    share_token = models.CharField(max_length=64, blank=True, null=True, unique=True)
+    moderation_state = models.CharField(
+        max_length=10, choices=ModerationState, default=ModerationState.OK
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-date", "-created_at")
+        indexes = [models.Index(fields=("owner", "-date", "-created_at"))]
+        verbose_name = _("diary entry")
+        verbose_name_plural = _("diary entries")
+
+    def __str__(self) -> str:
+        return f"{self.owner} — {self.date.isoformat()} (#{self.pk})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("diaries:entry_detail", args=[self.pk])
+
+    @property
+    def group_name(self) -> str:
+        """The channel-layer group every viewer of this entry joins."""
+        return f"entry-{self.pk}"
+
+
+class Generation(models.Model):
+    """One attempt to write an entry. Never deleted by regenerating: history is kept."""
+
+    entry = models.ForeignKey(DiaryEntry, on_delete=models.CASCADE, related_name="generations")
+    status = models.CharField(
+        max_length=20, choices=GenerationStatus, default=GenerationStatus.GENERATING
+    )
+    text = models.TextField(blank=True)
+    # The seq of the last delta included in `text` (checkpoints store the flushed text only).
+    seq = models.PositiveIntegerField(default=0)
+    writer = models.CharField(max_length=40)
+    model_name = models.CharField(max_length=120, blank=True)
+    tone = models.CharField(max_length=20, choices=Tone)
+    language = models.CharField(max_length=8, choices=Language)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    finish_reason = models.CharField(max_length=40, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    time_to_first_token_ms = models.PositiveIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # The channel of the process running this generation: snapshot and cancel requests go there.
+    owner_channel = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ("-started_at", "-pk")
+        constraints = [
+            # Guarantee 2: at most one running generation per entry, enforced by the database.
+            models.UniqueConstraint(
+                fields=("entry",),
+                condition=Q(status="generating"),
+                name="one_running_generation_per_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=("status", "heartbeat_at"))]
+
+    def __str__(self) -> str:
+        return f"generation #{self.pk} of entry #{self.entry_id} ({self.status})"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == GenerationStatus.GENERATING
+
+
+class EntryEdit(models.Model):
+    """An owner's edit of an entry's text; kept so no version is ever lost."""
+
+    entry = models.ForeignKey(DiaryEntry, on_delete=models.CASCADE, related_name="edits")
+    text = models.TextField()
+    previous_text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+
+    def __str__(self) -> str:
+        return f"edit #{self.pk} of entry #{self.entry_id}"
+
+
+class Profile(models.Model):
+    """Per-user preferences and limits."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_profile"
+    )
+    display_name = models.CharField(_("display name"), max_length=80, blank=True)
+    default_tone = models.CharField(max_length=20, choices=Tone, default=Tone.PLAIN)
+    default_language = models.CharField(max_length=8, choices=Language, blank=True)
+    daily_generation_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text=_("Overrides DIARY_DAILY_GENERATIONS when set.")
+    )
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"

@@ -1,0 +1,89 @@
+"""The WebSocket protocol's client messages: parsing and validation, nothing else.
+
+See DESIGN.md "The WebSocket protocol". Every refusal is a `ClientError`, which the consumer
+turns into an `error` frame; the socket stays open.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django.conf import settings
+
+ACTIONS = ("generate", "sendmessage", "watch", "cancel")
+INPUT_FIELDS = ("date", "morning", "afternoon", "evening", "notes", "tone", "language")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class ClientError(Exception):
+    def __init__(self, code: str, message: str, *, entry: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.entry = entry
+
+
+def bad(message: str, *, entry: int | None = None) -> ClientError:
+    return ClientError("bad_request", message, entry=entry)
+
+
+def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
+    """A JSON object with a known `action`, or ClientError."""
+    if binary is not None and text is None:
+        raise bad("Binary frames are not supported; send JSON text.")
+    try:
+        message = json.loads(text or "")
+    except (ValueError, RecursionError):
+        raise bad("The message is not valid JSON.") from None
+    if not isinstance(message, dict):
+        raise bad("The message must be a JSON object with an 'action'.")
+    action = message.get("action")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise bad(f"Unknown action. Use one of: {', '.join(ACTIONS)}.")
+    return message
+
+
+def entry_id(message: dict[str, Any], *, required: bool = True) -> int | None:
+    value = message.get("entry")
+    if value is None and not required:
+        return None
+    # bool is an int in Python; an id is not.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise bad("'entry' must be the id (a positive integer) of one of your entries.")
+    return value
+
+
+def request_id(message: dict[str, Any]) -> str | None:
+    value = message.get("request_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not REQUEST_ID.match(value):
+        raise bad("'request_id' must be 1 to 64 letters, digits or -_.: characters.")
+    return value
+
+
+def inputs(message: dict[str, Any]) -> dict[str, str]:
+    """The entry inputs of a `generate`, as strings for EntryInputsForm."""
+    data: dict[str, str] = {}
+    limit = settings.DIARY_MAX_NOTE_CHARS
+    for name in INPUT_FIELDS:
+        value = message.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise bad(f"'{name}' must be a string.")
+        if len(value) > limit:
+            raise bad(f"'{name}' is too long: at most {limit} characters.")
+        data[name] = value
+    return data
+
+
+def free_text(message: dict[str, Any]) -> str:
+    value = message.get("data")
+    if not isinstance(value, str) or not value.strip():
+        raise bad("'data' must be a non-empty string: what happened today.")
+    if len(value) > settings.DIARY_MAX_NOTE_CHARS:
+        raise bad(f"'data' is too long: at most {settings.DIARY_MAX_NOTE_CHARS} characters.")
+    return value

@@ -1,0 +1,248 @@
+"""Nikki's settings: one file, driven by environment variables only.
+
+Production differs from `make run` by variables, never by code. The README's configuration
+table lists every variable read here.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+# --- Core -----------------------------------------------------------------------------------
+# https://docs.djangoproject.com/en/6.1/ref/settings/#core-settings
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "Set DJANGO_SECRET_KEY (50+ random characters), or DJANGO_DEBUG=true for development."
+        )
+    SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",  # first: its runserver replaces Django's (daphne.E001)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "diaries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "diary_project.urls"
+ASGI_APPLICATION = "diary_project.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# DATABASE_URL, e.g. postgres://nikki:secret@db:5432/nikki; SQLite under var/ by default.
+# CONN_MAX_AGE stays 0 under ASGI: persistent connections pile up per thread.
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nikki.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers proceed during a write; IMMEDIATE avoids upgrade deadlocks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # Tests use a file too: in-memory SQLite's shared cache cannot wait for a lock.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env.str("DJANGO_TEST_SQLITE", default=str(VAR_DIR / "test.sqlite3"))
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer --------------------------------------------------------------------------
+# REDIS_URL switches from the single-process in-memory layer to Redis, shared by all daphnes.
+# https://channels.readthedocs.io/en/latest/topics/channel_layers.html
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000),
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000)},
+        }
+    }
+
+# --- Accounts -------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "diaries:home"
+LOGOUT_REDIRECT_URL = "login"
+
+# Email: console by default; EMAIL_URL=smtp+tls://user:password@smtp.example.com:587 for SMTP.
+# Django 6.1's MAILERS replaces the EMAIL_* settings.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+MAILERS = {
+    "default": {
+        "BACKEND": _email["EMAIL_BACKEND"],
+        "OPTIONS": (
+            {
+                "host": _email.get("EMAIL_HOST") or "localhost",
+                "port": _email.get("EMAIL_PORT") or 25,
+                "username": _email.get("EMAIL_HOST_USER") or "",
+                "password": _email.get("EMAIL_HOST_PASSWORD") or "",
+                "use_tls": bool(_email.get("EMAIL_USE_TLS")),
+                "use_ssl": bool(_email.get("EMAIL_USE_SSL")),
+                "timeout": 10,
+            }
+            if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend")
+            else {}
+        ),
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nikki <nikki@localhost>")
+
+# --- Internationalisation -------------------------------------------------------------------
+LANGUAGE_CODE = env.str("DJANGO_LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", _("English")), ("ja", _("Japanese"))]
+LOCALE_PATHS = [BASE_DIR / "diaries" / "locale"]
+TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------
+# Served by servestatic (ASGI-native whitenoise) in every mode; no separate web server needed.
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "servestatic.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+SERVESTATIC_USE_FINDERS = DEBUG
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+# --- Security -------------------------------------------------------------------------------
+# Behind a TLS-terminating proxy set DJANGO_SECURE=true and DJANGO_SECURE_PROXY_HEADER=true.
+SECURE = env.bool("DJANGO_SECURE", default=False)
+SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_SECURE = SECURE
+SECURE_SSL_REDIRECT = SECURE
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31536000 if SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
+SECURE_HSTS_PRELOAD = SECURE
+if env.bool("DJANGO_SECURE_PROXY_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Logging --------------------------------------------------------------------------------
+# Diary text and API keys are never logged: log records carry ids and codes only.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "diaries": {"level": env.str("DIARY_LOG_LEVEL", default="INFO")},
+        # httpx2 logs request URLs at INFO; keep it quiet.
+        "httpx2": {"level": "WARNING"},
+        "openai": {"level": "WARNING"},
+    },
+}
+
+# --- The diary ------------------------------------------------------------------------------
+# Which writer: "auto" (OpenAI when OPENAI_API_KEY or OPENAI_BASE_URL is set, else offline),
+# "openai" or "offline".
+DIARY_WRITER = env.str("DIARY_WRITER", default="auto")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=5.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# Some OpenAI-compatible servers only understand the deprecated max_tokens.
+OPENAI_MAX_TOKENS_PARAM = env.str("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
+DIARY_MAX_TOKENS = env.int("DIARY_MAX_TOKENS", default=900)
+DIARY_TEMPERATURE = env.float("DIARY_TEMPERATURE", default=0.8)
+# Seconds between pieces of the offline writer (a human reading pace).
+DIARY_OFFLINE_DELAY = env.float("DIARY_OFFLINE_DELAY", default=0.06)
+
+# Streaming: coalesce pieces into one frame per window; checkpoint partial text this often.
+DIARY_FLUSH_MS = env.int("DIARY_FLUSH_MS", default=40)
+DIARY_CHECKPOINT_SECONDS = env.float("DIARY_CHECKPOINT_SECONDS", default=1.0)
+DIARY_HEARTBEAT_STALE_SECONDS = env.float("DIARY_HEARTBEAT_STALE_SECONDS", default=15.0)
+DIARY_SWEEP_SECONDS = env.float("DIARY_SWEEP_SECONDS", default=10.0)
+DIARY_GENERATION_TIMEOUT = env.float("DIARY_GENERATION_TIMEOUT", default=300.0)
+DIARY_SNAPSHOT_TIMEOUT = env.float("DIARY_SNAPSHOT_TIMEOUT", default=2.0)
+
+# Limits.
+DIARY_MAX_MESSAGE_BYTES = env.int("DIARY_MAX_MESSAGE_BYTES", default=16384)
+DIARY_MAX_NOTE_CHARS = env.int("DIARY_MAX_NOTE_CHARS", default=2000)
+DIARY_MAX_TEXT_CHARS = env.int("DIARY_MAX_TEXT_CHARS", default=20000)
+DIARY_MESSAGES_PER_SECOND = env.float("DIARY_MESSAGES_PER_SECOND", default=5.0)
+DIARY_MESSAGE_BURST = env.int("DIARY_MESSAGE_BURST", default=10)
+DIARY_DAILY_GENERATIONS = env.int("DIARY_DAILY_GENERATIONS", default=50)
+DIARY_MAX_RUNNING_PER_USER = env.int("DIARY_MAX_RUNNING_PER_USER", default=2)
