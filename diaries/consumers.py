@@ -26,7 +26,7 @@ from django.utils import timezone
 from . import protocol, selectors, services
 from .forms import EntryInputsForm
 from .generation import get_hub, group_for
-from .models import DiaryEntry, GenerationStatus
+from .models import DiaryEntry, GenerationStatus, Language
 from .protocol import ClientError
 
 logger = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             notes=text,
             date=timezone.localdate(),
             tone=profile.default_tone,
-            language=profile.default_language or settings.LANGUAGE_CODE,
+            language=profile.default_language or Language.from_code(settings.LANGUAGE_CODE),
         )
         await self.start(entry, protocol.request_id(message))
 
@@ -286,7 +286,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         profile = await database_sync_to_async(services.profile_get)(user=self.user)
         data.setdefault("date", timezone.localdate().isoformat())
         data.setdefault("tone", profile.default_tone)
-        data.setdefault("language", profile.default_language or settings.LANGUAGE_CODE)
+        data.setdefault(
+            "language", profile.default_language or Language.from_code(settings.LANGUAGE_CODE)
+        )
         form = EntryInputsForm(data=data)
         if not form.is_valid():
             problems = "; ".join(

@@ -469,6 +469,28 @@ def get_hub() -> Hub:
     return hub
 
 
+def start_with_server() -> None:
+    """Under daphne, start this process's hub as the server starts, so that it sweeps
+    generations a crashed predecessor left behind before anyone connects."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    async def boot() -> None:
+        await get_hub().ensure_started()
+
+    def start() -> None:
+        # Startup triggers fire before the asyncio loop runs: schedule, don't look up the hub.
+        task = asyncio.get_event_loop().create_task(boot())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    reactor.callWhenRunning(start)
+
+
+_background: set[asyncio.Task] = set()
+
+
 def _install_shutdown_hook(hub: Hub) -> None:
     """Under daphne, save running generations before the reactor stops (SIGTERM, SIGINT)."""
     if "twisted.internet.reactor" not in sys.modules:

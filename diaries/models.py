@@ -18,6 +18,12 @@ class Language(models.TextChoices):
     ENGLISH = "en", _("English")
     JAPANESE = "ja", _("Japanese")
 
+    @classmethod
+    def from_code(cls, code: str | None) -> str:
+        """A supported writing language for a language code such as "ja-JP" (else English)."""
+        base = (code or "").split("-")[0].lower()
+        return base if base in cls.values else cls.ENGLISH.value
+
 
 class GenerationStatus(models.TextChoices):
     GENERATING = "generating", _("Writing")

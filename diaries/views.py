@@ -56,11 +56,6 @@ def home(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _ui_language() -> str:
-    language = (get_language() or "en").split("-")[0]
-    return language if language in Language.values else Language.ENGLISH
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def entry_new(request: HttpRequest) -> HttpResponse:
@@ -70,7 +65,7 @@ def entry_new(request: HttpRequest) -> HttpResponse:
     initial = {
         "date": timezone.localdate(),
         "tone": profile.default_tone,
-        "language": profile.default_language or _ui_language(),
+        "language": profile.default_language or Language.from_code(get_language()),
     }
     form = EntryInputsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -563,3 +563,14 @@ async def test_a_signed_out_session_is_refused_on_the_next_message(socket_for):
     error = await ws.recv()
     assert error["code"] == "bad_request" and "signed out" in error["message"]
     assert (await ws.c.receive_output(timeout=2))["type"] == "websocket.close"
+
+
+async def test_sendmessage_language_defaults_to_the_site_language(scripted, socket_for, settings):
+    settings.LANGUAGE_CODE = "ja-JP"
+    scripted(pieces=["今日は。"])
+    user = await db(make_user)
+    ws = await socket_for(user)
+    await ws.send({"action": "sendmessage", "data": "散歩した"})
+    started = await ws.until("started")
+    await ws.until("done")
+    assert (await db(entry_row, started["entry"])).language == "ja"

@@ -206,7 +206,8 @@ function start(root) {
     showNote("");
     if (state.pending) {
       send(state.pending); // the same request_id: a repeat never starts a second generation
-    } else if (state.entry !== null && state.writing) {
+    } else if (state.entry !== null) {
+      // Always attach: resumes a running stream, and shows a regeneration another tab starts.
       watch();
     }
     updateButtons();

@@ -1,0 +1,276 @@
+"""Real daphne processes: the generation outlives the tab, SIGTERM and SIGKILL mid-stream.
+
+Each test starts daphne on a free loopback port with its own SQLite file, signs in over HTTP and
+talks to `/ws/diary/` with a real WebSocket client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a-long-diary-passphrase-42"
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.workdir = workdir
+        self.db_path = workdir / "live.sqlite3"
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
+            "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "DJANGO_STATIC_ROOT": str(workdir / "static"),
+            "DIARY_WRITER": "offline",
+            "DIARY_OFFLINE_DELAY": "0.03",
+            "DIARY_CHECKPOINT_SECONDS": "0.5",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            **env,
+        }
+        self.env.pop("DJANGO_DEBUG", None)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return result.stdout
+
+    def prepare(self, username: str = "diarist") -> None:
+        self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_user('{username}', password='{PASSWORD}')",
+        )
+
+    def start(self) -> None:
+        self.log = open(self.workdir / f"daphne-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "diary_project.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx2.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx2.HTTPError:
+                pass
+            assert self.proc.poll() is None, "daphne exited at start"
+            time.sleep(0.1)
+        raise AssertionError("daphne did not answer /healthz")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.proc:
+            self.log.close()
+
+    def login(self, username: str = "diarist") -> str:
+        with httpx2.Client(base_url=self.base) as client:
+            page = client.get("/accounts/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            response = client.post(
+                "/accounts/login/",
+                data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+            )
+            assert response.status_code == 302, response.text[:500]
+            return f"sessionid={client.cookies['sessionid']}"
+
+    def socket(self, cookie: str):
+        return connect(
+            f"ws://127.0.0.1:{self.port}/ws/diary/",
+            additional_headers={"Origin": self.base, "Cookie": cookie},
+        )
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.db_path, timeout=10) as db:
+            return db.execute(sql, params).fetchall()
+
+    def generation(self, entry_id: int) -> tuple[str, str, int]:
+        [row] = self.query(
+            "SELECT status, text, seq FROM diaries_generation WHERE entry_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            entry_id,
+        )
+        return row
+
+
+@pytest.fixture
+def server(tmp_path):
+    servers: list[Server] = []
+
+    def make(**env: str) -> Server:
+        srv = Server(tmp_path, **env)
+        servers.append(srv)
+        return srv
+
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+INPUTS = {
+    "action": "generate",
+    "morning": "walked the dog along the river and watched the herons",
+    "afternoon": "long meeting about the budget, then coffee with Ken",
+    "evening": "cooked curry and read a novel until late",
+    "tone": "reflective",
+    "language": "en",
+}
+
+
+async def frames_until(ws, frame_type: str, timeout: float = 10) -> list[dict]:
+    seen = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            seen.append(frame)
+            if frame["type"] == frame_type:
+                return seen
+
+
+async def start_and_read_some(srv: Server, cookie: str, deltas: int = 8) -> int:
+    """Start a generation, read a few deltas, return the entry id (the socket then closes)."""
+    async with srv.socket(cookie) as ws:
+        await ws.send(json.dumps(INPUTS))
+        started = (await frames_until(ws, "started"))[-1]
+        for _ in range(deltas):
+            await frames_until(ws, "delta")
+        return started["entry"]
+
+
+def wait_for(predicate, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_closing_the_tab_mid_stream_still_finishes_and_saves(server):
+    srv = server()
+    srv.prepare()
+    srv.start()
+    cookie = srv.login()
+    entry_id = await start_and_read_some(srv, cookie)
+    assert srv.generation(entry_id)[0] == "generating"
+    wait_for(lambda: srv.generation(entry_id)[0] == "done", timeout=30)
+    _status, text, _seq = srv.generation(entry_id)
+    [(entry_text, entry_status)] = srv.query(
+        "SELECT text, status FROM diaries_diaryentry WHERE id = ?", entry_id
+    )
+    assert entry_status == "done" and entry_text == text and "herons" in text
+
+
+async def test_reload_mid_stream_resumes_with_no_gap_or_repeat(server):
+    srv = server()
+    srv.prepare()
+    srv.start()
+    cookie = srv.login()
+    entry_id = await start_and_read_some(srv, cookie, deltas=5)
+    async with srv.socket(cookie) as ws:  # the reloaded page
+        await ws.send(json.dumps({"action": "watch", "entry": entry_id}))
+        frames = await frames_until(ws, "done", timeout=30)
+    snapshot = next(f for f in frames if f["type"] == "snapshot")
+    assert snapshot["status"] == "generating" and snapshot["seq"] >= 5
+    deltas = [f for f in frames if f["type"] == "delta"]
+    seqs = [f["seq"] for f in deltas]
+    assert seqs == list(range(snapshot["seq"] + 1, snapshot["seq"] + 1 + len(seqs)))
+    done = frames[-1]
+    assert snapshot["text"] + "".join(f["text"] for f in deltas) == done["text"]
+    assert srv.generation(entry_id)[1] == done["text"]
+
+
+async def test_sigterm_mid_stream_saves_the_generation_as_interrupted(server):
+    srv = server()
+    srv.prepare()
+    srv.start()
+    cookie = srv.login()
+    entry_id = await start_and_read_some(srv, cookie)
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(20) is not None
+    status, text, seq = srv.generation(entry_id)
+    assert status == "interrupted" and text and seq >= 8
+    [(entry_status,)] = srv.query("SELECT status FROM diaries_diaryentry WHERE id = ?", entry_id)
+    assert entry_status == "interrupted"
+
+
+async def test_sigkill_mid_stream_is_swept_to_interrupted_and_retry_works(server):
+    srv = server(DIARY_HEARTBEAT_STALE_SECONDS="2", DIARY_SWEEP_SECONDS="0.5")
+    srv.prepare()
+    srv.start()
+    cookie = srv.login()
+    entry_id = await start_and_read_some(srv, cookie, deltas=40)
+    checkpoint = srv.generation(entry_id)
+    srv.proc.kill()
+    srv.proc.wait(10)
+    killed_at = time.monotonic()
+    assert srv.generation(entry_id)[0] == "generating"  # nobody saved it on the way down
+    srv.start()  # a restarted server sweeps
+    wait_for(lambda: srv.generation(entry_id)[0] == "interrupted", timeout=20)
+    recovered_in = time.monotonic() - killed_at
+    _status, text, seq = srv.generation(entry_id)
+    assert text and seq >= checkpoint[2] and text.startswith(checkpoint[1])
+    assert recovered_in < 20
+    # The person retries: a new generation of the same entry finishes.
+    async with srv.socket(cookie) as ws:
+        await ws.send(json.dumps({"action": "generate", "entry": entry_id}))
+        frames = await frames_until(ws, "done", timeout=30)
+    assert frames[-1]["status"] == "done"
+    assert [
+        row[0]
+        for row in srv.query(
+            "SELECT status FROM diaries_generation WHERE entry_id = ? ORDER BY id", entry_id
+        )
+    ] == ["interrupted", "done"]
