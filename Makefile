@@ -35,7 +35,7 @@ format: install
 
 test: lint
 	mkdir -p var
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
