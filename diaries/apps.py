@@ -6,3 +6,6 @@ class DiariesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "diaries"
     verbose_name = _("Diaries")
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (connects the receivers)

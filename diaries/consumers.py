@@ -21,9 +21,10 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
+from django.core.cache import cache
 from django.utils import timezone
 
-from . import protocol, selectors, services
+from . import protocol, realtime, selectors, services
 from .forms import EntryInputsForm
 from .generation import get_hub, group_for
 from .models import DiaryEntry, GenerationStatus, Language
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
 MAX_BUFFERED_EVENTS = 2000
+
+# Open sockets per user in this process (DIARY_MAX_SOCKETS_PER_USER).
+_open_sockets: dict[int, int] = {}
 
 
 @dataclass
@@ -70,19 +74,42 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
+        if _open_sockets.get(user.pk, 0) >= settings.DIARY_MAX_SOCKETS_PER_USER:
+            await self.close()  # too many tabs: refused like any other handshake
+            return
+        _open_sockets[user.pk] = _open_sockets.get(user.pk, 0) + 1
         self.user = user
         self.watching: dict[int, Watch] = {}
         self.bucket = TokenBucket(settings.DIARY_MESSAGES_PER_SECOND, settings.DIARY_MESSAGE_BURST)
         self.lock = asyncio.Lock()
         self.timers: set[asyncio.Task] = set()
+        # Logout, password change and deactivation reach this socket through these groups.
+        self.groups_joined = [realtime.user_group(user.pk)]
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        if session_key:
+            self.groups_joined.append(realtime.session_group(session_key))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
         # The generations go on (guarantee 3); this socket just stops listening.
-        for task in getattr(self, "timers", ()):
+        if not hasattr(self, "user"):
+            return
+        _open_sockets[self.user.pk] -= 1
+        if _open_sockets[self.user.pk] <= 0:
+            del _open_sockets[self.user.pk]
+        for task in self.timers:
             task.cancel()
-        for entry_id in list(getattr(self, "watching", {})):
+        for entry_id in list(self.watching):
             await self.channel_layer.group_discard(group_for(entry_id), self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def diary_close(self, event: dict[str, Any]) -> None:
+        """The user signed out, changed their password or was deactivated."""
+        await self.send_error("bad_request", "You are signed out. Sign in again.")
+        await self.close(code=CLOSE_UNAUTHENTICATED)
 
     # --- client → server ---------------------------------------------------------------------
 
@@ -96,7 +123,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return
         entry = None
         try:
-            if not self.bucket.take():
+            if not self.bucket.take() or not await self.user_within_rate():
                 raise ClientError("rate_limited", "Too many messages; slow down a little.")
             message = protocol.parse(text_data, bytes_data)
             entry = message.get("entry") if isinstance(message.get("entry"), int) else None
@@ -299,6 +326,16 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return await database_sync_to_async(services.entry_create)(
             user=self.user, **form.cleaned_data
         )
+
+    async def user_within_rate(self) -> bool:
+        """Messages per second per user, across all their sockets and server processes."""
+        key = f"diary-rate:{self.user.pk}:{int(time.time())}"
+        await cache.aadd(key, 0, timeout=5)
+        try:
+            count = await cache.aincr(key)
+        except ValueError:  # expired between add and incr
+            return True
+        return count <= settings.DIARY_USER_MESSAGES_PER_SECOND
 
     async def still_signed_in(self) -> bool:
         """Authentication on every message: the session must still hold this active user."""

@@ -10,6 +10,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -359,3 +360,25 @@ def generation_cancel_orphan(*, generation_id: int) -> Generation | None:
         generation.save(update_fields=["status", "finished_at"])
         _entry_follow_generation(generation)
         return generation
+
+
+def user_sockets_and_generations_stop(*, user, reason: str) -> int:
+    """Close a user's sockets everywhere and stop their running generations (text kept).
+
+    Returns how many generations were asked to stop.
+    """
+    from channels.layers import get_channel_layer
+
+    from . import realtime
+
+    realtime.sockets_close_for_user(user_id=user.pk, reason=reason)
+    layer = get_channel_layer()
+    running = list(Generation.objects.filter(entry__owner=user, status=GenerationStatus.GENERATING))
+    for generation in running:
+        if generation.owner_channel and selectors.generation_is_fresh(generation):
+            async_to_sync(layer.send)(
+                generation.owner_channel, {"type": "hub.cancel", "entry": generation.entry_id}
+            )
+        else:
+            generation_cancel_orphan(generation_id=generation.pk)
+    return len(running)

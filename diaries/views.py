@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,7 +19,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import selectors, services
+from . import realtime, selectors, services
 from .forms import EntryInputsForm, EntryTextForm, SignupForm
 from .models import DiaryEntry, GenerationStatus, Language
 from .writers import writer_from_settings
@@ -37,6 +38,22 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("Welcome to Nikki, %(name)s.") % {"name": user.username})
         return redirect("diaries:home")
     return render(request, "registration/signup.html", {"form": form})
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Django's view; then the user's open sockets close (other sessions are signed out)."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        realtime.sockets_close_for_user(user_id=form.user.pk, reason="password_changed")
+        return response
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        realtime.sockets_close_for_user(user_id=form.user.pk, reason="password_reset")
+        return response
 
 
 @require_GET
