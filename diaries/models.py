@@ -184,6 +184,15 @@ class Profile(models.Model):
     display_name = models.CharField(_("display name"), max_length=80, blank=True)
     default_tone = models.CharField(max_length=20, choices=Tone, default=Tone.PLAIN)
     default_language = models.CharField(max_length=8, choices=Language, blank=True)
+    ui_language = models.CharField(
+        _("interface language"), max_length=8, choices=Language, blank=True
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        help_text=_("An IANA name such as Asia/Tokyo; empty: the site's."),
+    )
     daily_generation_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("Overrides DIARY_DAILY_GENERATIONS when set.")
     )
