@@ -9,6 +9,19 @@ Guarantees:
   task iterating it is cancelled — a `break` alone would leave it open (openai-python #969);
 - a stream that ends without a `finish_reason` (cut mid-way) is a failure, while one that ends
   right after its `finish_reason` without `[DONE]` is a normal finish.
+
+Speed (issue 5, docs/benchmark.md):
+- The `openai` client still makes the request — authentication, retries, timeouts and the HTTP
+  error statuses are its own — but the body is read raw (`with_streaming_response`) and parsed
+  here: SSE lines split on bytes, each event's JSON read with the standard library into plain
+  dicts. The stock stream builds pydantic models for every chunk, which costs several times the
+  rest of the relay per token. Errors inside the stream are raised as the stock stream raises
+  them (`APIError` for an error event, `APITimeoutError` / `APIConnectionError` for transport
+  failures while reading), so `map_error` sees the same exceptions. `parser="stock"` keeps the
+  stock stream, for comparison.
+- One `AsyncOpenAI` client (and so one connection pool and one TLS context) is shared by the
+  writers of the same configuration on the same event loop: building a client loads the CA
+  bundle, a CPU cost per generation that also blocks the event loop.
 """
 
 from __future__ import annotations
@@ -18,8 +31,9 @@ import json
 import logging
 import re
 import ssl
+import weakref
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx2
@@ -27,7 +41,7 @@ import openai
 
 from .base import Finish, Usage, WriterError, WriterRequest
 
-__all__ = ["PLACEHOLDER_API_KEY", "OpenAIWriter", "map_error"]
+__all__ = ["PLACEHOLDER_API_KEY", "OpenAIWriter", "map_error", "sse_events"]
 
 logger = logging.getLogger("diaries.writers.openai")
 
@@ -169,6 +183,122 @@ def _log_failure(exc: BaseException, err: WriterError) -> None:
     )
 
 
+# --- shared clients ---------------------------------------------------------------------------
+
+
+class _Shared:
+    __slots__ = ("client", "users")
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self.client = client
+        self.users = 0
+
+
+# event loop -> configuration -> client. A client's connections belong to the loop that opened
+# them, so clients are shared per loop; a closed loop's clients go with it.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, _Shared]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+# --- the raw SSE stream --------------------------------------------------------------------------
+
+_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TimeoutException,)
+_REQUEST_ERRORS: tuple[type[BaseException], ...] = (
+    httpx2.RequestError,
+    ssl.SSLError,
+    anyio.EndOfStream,
+)
+_DRAIN_SECONDS = 1.0
+
+
+async def sse_events(
+    response: httpx2.Response,
+) -> AsyncIterator[tuple[str | None, str]]:
+    """`(event, data)` of each server-sent event of `response`, as openai's `SSEDecoder` reads
+    them — CR, LF and CRLF line ends; `data` lines joined with "\\n"; comments skipped; an event
+    dispatched on a blank line when it has an event name, data, a last event id or a retry —
+    without building an object per event. Read errors are raised as the stock stream raises
+    them: `APITimeoutError`, `APIConnectionError`."""
+    pending = b""  # the unfinished last line
+    skip_lf = False  # the previous chunk ended with CR: a LF starting this one is its CRLF
+    event: str | None = None
+    data: list[bytes] = []
+    last_id = b""  # kept across events, as the SSE specification (and openai) keep it
+    retry = False
+    try:
+        async for chunk in response.aiter_bytes():
+            if not chunk:
+                continue
+            if skip_lf:
+                skip_lf = False
+                if chunk[:1] == b"\n":
+                    chunk = chunk[1:]
+            if b"\r" in chunk:
+                skip_lf = chunk.endswith(b"\r")
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            pending += chunk
+            if b"\n" not in chunk:
+                continue
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: "):  # the common case first
+                    data.append(line[6:])
+                elif not line:
+                    if event or data or last_id or retry:
+                        yield event, b"\n".join(data).decode("utf-8")
+                    event, data, retry = None, [], False
+                elif line[:1] == b":":
+                    continue
+                else:
+                    name, _, value = line.partition(b":")
+                    if value[:1] == b" ":
+                        value = value[1:]
+                    if name == b"data":
+                        data.append(value)
+                    elif name == b"event":
+                        event = value.decode("utf-8")
+                    elif name == b"id":
+                        if b"\0" not in value:
+                            last_id = value
+                    elif name == b"retry":
+                        retry = retry or value.strip().lstrip(b"+-").isdigit()
+    except _TIMEOUT_ERRORS as err:
+        raise openai.APITimeoutError(request=response.request) from err
+    except _REQUEST_ERRORS as err:
+        raise openai.APIConnectionError(request=response.request) from err
+
+
+async def _drain(response: httpx2.Response) -> None:
+    """Read what follows `[DONE]`, so an HTTP/1.1 connection goes back to the pool."""
+    if response.is_closed:
+        return
+    try:
+        with anyio.move_on_after(_DRAIN_SECONDS):
+            async for _ in response.stream:  # type: ignore[union-attr]
+                await anyio.lowlevel.checkpoint()
+    except (*_REQUEST_ERRORS, httpx2.StreamConsumed):
+        pass  # cleanup must not turn a finished answer into an error
+
+
+def _stream_error(data: Any, request: httpx2.Request) -> openai.APIError | None:
+    """The `APIError` the stock stream raises for `data: {"error": ...}`."""
+    if not isinstance(data, dict) or not data.get("error"):
+        return None
+    error = data["error"]
+    message = error.get("message") if isinstance(error, dict) else None
+    if not message or not isinstance(message, str):
+        message = "An error occurred during streaming"
+    return openai.APIError(message=message, request=request, body=error)
+
+
 class OpenAIWriter:
     """Streams a diary entry from `client.chat.completions.create(stream=True)`."""
 
@@ -181,6 +311,7 @@ class OpenAIWriter:
         model: str,
         max_tokens_param: str = "max_completion_tokens",
         temperature: float | None = None,
+        parser: Literal["raw", "stock"] = "raw",
     ) -> None:
         if max_tokens_param not in MAX_TOKENS_PARAMS:
             raise ValueError(
@@ -191,10 +322,14 @@ class OpenAIWriter:
             raise ValueError(
                 "The OpenAI writer needs a model name (e.g. OPENAI_MODEL=gpt-4o-mini)."
             )
+        if parser not in ("raw", "stock"):
+            raise ValueError(f"parser must be 'raw' or 'stock', not {parser!r}")
         self.client = client
         self.model = model
         self.max_tokens_param = max_tokens_param
         self.temperature = temperature
+        self.parser = parser
+        self._shared: tuple[asyncio.AbstractEventLoop, tuple] | None = None
 
     @classmethod
     def from_config(
@@ -210,8 +345,15 @@ class OpenAIWriter:
         temperature: float | None = None,
         http_client: httpx2.AsyncClient | None = None,
         client: openai.AsyncOpenAI | None = None,
+        parser: Literal["raw", "stock"] = "raw",
     ) -> OpenAIWriter:
-        """Build the writer and its `AsyncOpenAI` client (or use the `client` given, for tests)."""
+        """Build the writer and its `AsyncOpenAI` client (or use the `client` given, for tests).
+
+        Inside a running event loop, writers of the same configuration share one client (one
+        connection pool); `aclose()` closes it when the last of them is closed.
+        """
+        shared_key: tuple | None = None
+        loop: asyncio.AbstractEventLoop | None = None
         if client is None:
             if not api_key:
                 if not base_url:
@@ -220,23 +362,52 @@ class OpenAIWriter:
                         "OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio)."
                     )
                 api_key = PLACEHOLDER_API_KEY
-            kwargs: dict[str, Any] = {
-                "api_key": api_key,
-                "timeout": httpx2.Timeout(timeout, connect=connect_timeout),
-                "max_retries": max_retries,
-            }
-            if base_url:
-                kwargs["base_url"] = base_url
-            if http_client is not None:
-                kwargs["http_client"] = http_client
-            client = openai.AsyncOpenAI(**kwargs)
-        return cls(client, model=model, max_tokens_param=max_tokens_param, temperature=temperature)
+            loop = _running_loop() if http_client is None else None
+            if loop is not None:
+                shared_key = (api_key, base_url, timeout, connect_timeout, max_retries)
+                entry = _SHARED.get(loop, {}).get(shared_key)
+                if entry is not None and not entry.client.is_closed():
+                    client = entry.client
+            if client is None:
+                kwargs: dict[str, Any] = {
+                    "api_key": api_key,
+                    "timeout": httpx2.Timeout(timeout, connect=connect_timeout),
+                    "max_retries": max_retries,
+                }
+                if base_url:
+                    kwargs["base_url"] = base_url
+                if http_client is not None:
+                    kwargs["http_client"] = http_client
+                client = openai.AsyncOpenAI(**kwargs)
+                if loop is not None and shared_key is not None:
+                    _SHARED.setdefault(loop, {})[shared_key] = _Shared(client)
+        writer = cls(
+            client,
+            model=model,
+            max_tokens_param=max_tokens_param,
+            temperature=temperature,
+            parser=parser,
+        )
+        if loop is not None and shared_key is not None:
+            _SHARED[loop][shared_key].users += 1
+            writer._shared = (loop, shared_key)
+        return writer
 
     def __repr__(self) -> str:
         return f"OpenAIWriter(model={self.model!r}, base_url={str(self.client.base_url)!r})"
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
+        """Close the HTTP connection pool (a shared one when its last writer is closed)."""
+        if self._shared is not None:
+            loop, key = self._shared
+            self._shared = None
+            clients = _SHARED.get(loop, {})
+            entry = clients.get(key)
+            if entry is not None and entry.client is self.client:
+                entry.users -= 1
+                if entry.users > 0:
+                    return
+                del clients[key]
         await self.client.close()
 
     def _params(self, request: WriterRequest) -> dict[str, Any]:
@@ -251,8 +422,68 @@ class OpenAIWriter:
             params["temperature"] = self.temperature
         return params
 
-    async def stream(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
-        """Yield the text pieces as they arrive, then one `Finish`; raise `WriterError`."""
+    def stream(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
+        """Yield the text pieces as they arrive, then one `Finish`; raise `WriterError`.
+
+        Returns the async generator itself (no wrapper generator), so that closing it closes
+        the upstream response at once."""
+        if self.parser == "stock":
+            return self._stream_stock(request)
+        return self._stream_raw(request)
+
+    async def _stream_raw(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
+        """The request through the client; the body read and parsed here (see the module doc)."""
+        response: httpx2.Response | None = None
+        finish_reason: str | None = None
+        usage: Usage | None = None
+        loads = json.loads
+        try:
+            try:
+                manager = self.client.chat.completions.with_streaming_response.create(
+                    **self._params(request)
+                )
+                response = (await manager.__aenter__()).http_response
+                async for _event, data in sse_events(response):
+                    if data.startswith("[DONE]"):
+                        if response.http_version == "HTTP/1.1":
+                            await _drain(response)
+                        break
+                    chunk = loads(data)
+                    if not isinstance(chunk, dict):
+                        continue
+                    if chunk.get("error"):
+                        error = _stream_error(chunk, response.request)
+                        if error is not None:
+                            raise error
+                    counts = chunk.get("usage")
+                    if isinstance(counts, dict):
+                        usage = Usage(
+                            prompt_tokens=counts.get("prompt_tokens"),
+                            completion_tokens=counts.get("completion_tokens"),
+                            total_tokens=counts.get("total_tokens"),
+                        )
+                    for choice in chunk.get("choices") or ():
+                        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                            continue
+                        delta = choice.get("delta")
+                        content = delta.get("content") if isinstance(delta, dict) else None
+                        if content and isinstance(content, str):
+                            yield content
+                        if choice.get("finish_reason"):
+                            finish_reason = str(choice["finish_reason"])
+            except Exception as exc:
+                self._raise_unless_finished(exc, finish_reason)
+        finally:
+            if response is not None:
+                try:
+                    # Shielded: a second cancellation must not leave the response open.
+                    await asyncio.shield(response.aclose())
+                except Exception as exc:  # closing must not hide what happened
+                    logger.debug("closing the openai stream failed: %s", type(exc).__name__)
+        yield self._finish(finish_reason, usage)
+
+    async def _stream_stock(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
+        """The stock stream: the client parses every chunk into pydantic models (slower)."""
         upstream: Any = None
         finish_reason: str | None = None
         usage: Usage | None = None
@@ -275,16 +506,7 @@ class OpenAIWriter:
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
             except Exception as exc:
-                if finish_reason is not None and _is_transport_failure(exc):
-                    # The whole answer arrived; only `[DONE]` (or the usage chunk) is missing.
-                    logger.info(
-                        "openai stream ended after finish_reason without [DONE]: %s",
-                        type(exc).__name__,
-                    )
-                else:
-                    err = map_error(exc, model=self.model)
-                    _log_failure(exc, err)
-                    raise err from None
+                self._raise_unless_finished(exc, finish_reason)
         finally:
             if upstream is not None:
                 try:
@@ -292,11 +514,26 @@ class OpenAIWriter:
                     await asyncio.shield(upstream.close())
                 except Exception as exc:  # closing must not hide what happened
                     logger.debug("closing the openai stream failed: %s", type(exc).__name__)
+        yield self._finish(finish_reason, usage)
 
+    def _raise_unless_finished(self, exc: Exception, finish_reason: str | None) -> None:
+        if finish_reason is not None and _is_transport_failure(exc):
+            # The whole answer arrived; only `[DONE]` (or the usage chunk) is missing.
+            logger.info(
+                "openai stream ended after finish_reason without [DONE]: %s",
+                type(exc).__name__,
+            )
+            return
+        err = map_error(exc, model=self.model)
+        _log_failure(exc, err)
+        raise err from None
+
+    @staticmethod
+    def _finish(finish_reason: str | None, usage: Usage | None) -> Finish:
         if finish_reason is None:
             logger.warning("openai stream ended without a finish_reason")
             raise WriterError("upstream_unavailable", MSG_CUT + _KEPT)
         if finish_reason == "content_filter":
             logger.warning("openai stream stopped by the content filter")
             raise WriterError("filtered", MSG_FILTERED, status="filtered")
-        yield Finish(reason="length" if finish_reason == "length" else "stop", usage=usage)
+        return Finish(reason="length" if finish_reason == "length" else "stop", usage=usage)

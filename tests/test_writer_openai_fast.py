@@ -1,0 +1,260 @@
+"""Wire tier: the OpenAI writer's raw SSE path (issue 5) against the stock stream it replaces.
+
+The writer reads the body itself (`with_streaming_response`) instead of letting the openai client
+build a pydantic model per chunk. These tests pin that the two paths give the same pieces, finish,
+usage and errors, that the SSE reading follows openai's decoder on awkward byte boundaries, and
+that writers share one client per configuration and event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx2
+import openai
+import pytest
+
+from diaries.writers.base import Finish, WriterError, WriterRequest
+from diaries.writers.openai import OpenAIWriter, sse_events
+from tests.sse_server import Script, ScriptedOpenAIServer
+from tests.wire_fixtures import openai_server  # noqa: F401
+
+pytestmark = pytest.mark.wire
+
+KEY = "sk-test-VERY-SECRET-0123456789abcdef"
+TOKENS = ["Dear", " diary", ",", " today", " I", " walked", " by", " the", " river", "."]
+
+
+def request(max_tokens: int = 900) -> WriterRequest:
+    return WriterRequest(
+        date="2026-05-01",
+        morning="coffee",
+        afternoon="",
+        evening="",
+        notes="",
+        tone="warm",
+        language="en",
+        messages=[{"role": "user", "content": "Write."}],
+        max_tokens=max_tokens,
+    )
+
+
+async def collect(writer: OpenAIWriter, req: WriterRequest | None = None):
+    pieces: list[str] = []
+    finish: Finish | None = None
+    error: WriterError | None = None
+    try:
+        async for item in writer.stream(req or request()):
+            if isinstance(item, Finish):
+                finish = item
+            else:
+                pieces.append(item)
+    except WriterError as exc:
+        error = exc
+    return pieces, finish, error
+
+
+def writers(server: ScriptedOpenAIServer, **kw) -> dict[str, OpenAIWriter]:
+    return {
+        parser: OpenAIWriter.from_config(
+            api_key=KEY,
+            base_url=server.base_url,
+            model="m",
+            timeout=kw.get("timeout", 5.0),
+            connect_timeout=2.0,
+            max_retries=kw.get("max_retries", 0),
+            parser=parser,  # type: ignore[arg-type]
+        )
+        for parser in ("raw", "stock")
+    }
+
+
+SCRIPTS = [
+    Script(tokens=TOKENS),
+    Script(tokens=TOKENS, chunk_size=3),
+    Script(tokens=["日記", "を", "書く", "。"]),
+    Script(tokens=TOKENS, finish_reason="length"),
+    Script(tokens=TOKENS, done=False, abort_at_end=True),
+    Script(tokens=TOKENS, done=False, usage=False),
+    Script(tokens=TOKENS, cut_after=4),
+    Script(tokens=TOKENS, finish_reason=None, usage=False, done=False),
+    Script(tokens=TOKENS, stream_error={"message": f"boom {KEY}"}, stream_error_after=3),
+    Script(tokens=TOKENS, stream_error={"message": 42}, stream_error_after=0),
+    Script(tokens=TOKENS[:3], finish_reason="content_filter"),
+    Script(status=401),
+    Script(status=403),
+    Script(status=404),
+    Script(status=400, error_code="content_policy_violation"),
+    Script(status=400),
+    Script(status=429),
+    Script(status=429, error_code="insufficient_quota"),
+    Script(status=500),
+    Script(status=503),
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda s: repr(s)[:60])
+async def test_raw_and_stock_parsers_agree(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+    script: Script,
+) -> None:
+    openai_server.set_script(script)
+    results = {}
+    for parser, writer in writers(openai_server).items():
+        pieces, finish, error = await collect(writer)
+        results[parser] = (
+            pieces,
+            finish,
+            None if error is None else (error.code, error.status, error.message),
+        )
+        await writer.aclose()
+    assert results["raw"] == results["stock"]
+
+
+@pytest.mark.asyncio
+async def test_slow_first_byte_times_out_the_same(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+) -> None:
+    openai_server.set_script(Script(tokens=TOKENS, delay=2.0))
+    codes = {}
+    for parser, writer in writers(openai_server, timeout=0.3).items():
+        pieces, finish, error = await collect(writer)
+        codes[parser] = (pieces, finish, error and error.code)
+        await writer.aclose()
+    assert codes["raw"] == codes["stock"] == (TOKENS[:1], None, "upstream_timeout")
+
+
+@pytest.mark.asyncio
+async def test_the_raw_path_reuses_the_connection_after_done(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+) -> None:
+    openai_server.set_script(Script(tokens=TOKENS))
+    writer = writers(openai_server)["raw"]
+    for _ in range(3):
+        pieces, finish, error = await collect(writer)
+        assert error is None and pieces == TOKENS and finish is not None
+    await writer.aclose()
+    assert openai_server.connections == 1  # drained after [DONE], back to the pool
+
+
+@pytest.mark.asyncio
+async def test_closing_the_raw_stream_closes_the_upstream(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+) -> None:
+    openai_server.set_script(Script(tokens=TOKENS * 20, delay=0.02))
+    writer = writers(openai_server)["raw"]
+    gen = writer.stream(request())
+    assert [await anext(gen) for _ in range(2)] == TOKENS[:2]
+    await gen.aclose()
+    record = await openai_server.wait_ended(0, timeout=2)
+    assert record.client_disconnected and not record.completed
+    await writer.aclose()
+
+
+@pytest.mark.asyncio
+async def test_writers_share_one_client_per_configuration(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+) -> None:
+    def make(**kw) -> OpenAIWriter:
+        return OpenAIWriter.from_config(
+            api_key=KEY, base_url=openai_server.base_url, model="m", max_retries=0, **kw
+        )
+
+    a, b = make(), make(temperature=0.2)
+    other = make(timeout=7.0)
+    assert a.client is b.client
+    assert other.client is not a.client
+    await a.aclose()
+    assert not b.client.is_closed()  # b still uses it
+    pieces, _, error = await collect(b)
+    assert error is None and pieces
+    await b.aclose()
+    assert a.client.is_closed()
+    c = make()
+    assert c.client is not a.client and not c.client.is_closed()
+    await c.aclose()
+    await other.aclose()
+
+
+def test_outside_an_event_loop_nothing_is_shared() -> None:
+    a = OpenAIWriter.from_config(api_key=KEY, base_url="http://127.0.0.1:9/v1", model="m")
+    b = OpenAIWriter.from_config(api_key=KEY, base_url="http://127.0.0.1:9/v1", model="m")
+    assert a.client is not b.client
+
+
+def test_unknown_parser_is_refused() -> None:
+    with pytest.raises(ValueError, match="parser"):
+        OpenAIWriter.from_config(api_key=KEY, model="m", parser="fast")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- SSE reading
+
+
+async def events_of(chunks: list[bytes]) -> list[tuple[str | None, str]]:
+    async def body() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    response = httpx2.Response(
+        200, content=body(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
+    )
+    return [event async for event in sse_events(response)]
+
+
+def stock_events(chunks: list[bytes]) -> list[tuple[str | None, str]]:
+    from openai._streaming import SSEDecoder
+
+    return [(e.event, e.data) for e in SSEDecoder().iter_bytes(iter(chunks))]
+
+
+BODY = (
+    b'data: {"a": 1}\n\n'
+    b": a comment\n"
+    b"event: message\ndata: line one\ndata: line two\n\n"
+    b'data:{"no": "space"}\r\n\r\n'
+    b"data: cr only\r\r"
+    b"id: 7\n\n"
+    b"data\n\n"
+    b"retry: 100\ndata: x\n\n"
+    b'data: {"t": "\xe6\x97\xa5\xe8\xa8\x98"}\n\n'
+    b"data: [DONE]\n\n"
+)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 16, len(BODY)])
+async def test_sse_events_match_openais_decoder_whatever_the_chunking(size: int) -> None:
+    chunks = [BODY[i : i + size] for i in range(0, len(BODY), size)]
+    assert await events_of(chunks) == stock_events(chunks)
+
+
+@pytest.mark.asyncio
+async def test_sse_events_keep_crlf_split_across_chunks() -> None:
+    chunks = [b"data: a\r", b"\n\r", b"\ndata: b\r", b"\r"]
+    assert await events_of(chunks) == stock_events(chunks) == [(None, "a"), (None, "b")]
+
+
+@pytest.mark.asyncio
+async def test_sse_read_errors_are_raised_as_the_stock_stream_raises_them() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"data: {}\n\n"
+        raise httpx2.RemoteProtocolError("peer closed connection")
+
+    response = httpx2.Response(
+        200, content=body(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
+    )
+    with pytest.raises(openai.APIConnectionError):
+        async for _ in sse_events(response):
+            pass
+
+    async def slow() -> AsyncIterator[bytes]:
+        raise httpx2.ReadTimeout("slow")
+        yield b""  # pragma: no cover
+
+    response = httpx2.Response(
+        200, content=slow(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
+    )
+    with pytest.raises(openai.APITimeoutError):
+        async for _ in sse_events(response):
+            pass
