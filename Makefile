@@ -1,12 +1,16 @@
 # make run  — set up everything and serve on http://127.0.0.1:8000 (SQLite, in-memory layer, offline writer)
-# make test — set up everything and run the checks and the test suite
+# make test — set up everything and run the checks and the test suite, on the embedded default
+#             and again on PostgreSQL + Redis (make test-services)
 PYTHON := $(shell bin/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# make test-services: the suite on these (pytest-django creates and drops test_<name>).
+SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nikki_test_base
+SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test lint format install migrate bench clean
+.PHONY: run test test-services migrations-check compose-check lint format install migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +37,34 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+migrations-check: install
 	mkdir -p var
 	DJANGO_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+# Every test, on SQLite and the in-memory layer (the services tier starts its own daphnes on
+# PostgreSQL and Redis), then the suite again on PostgreSQL and Redis.
+test: lint migrations-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-services
+
+# Skipped when PostgreSQL or Redis does not answer on this machine; never in CI (CI set).
+test-services: install
+	@if $(BIN)/python -c 'import socket, sys, urllib.parse as p; [socket.create_connection((p.urlsplit(u).hostname, p.urlsplit(u).port), timeout=3).close() for u in sys.argv[1:]]' \
+	        '$(SERVICES_DATABASE_URL)' '$(SERVICES_REDIS_URL)' 2>/dev/null; then \
+	    echo "== the suite on $(SERVICES_DATABASE_URL) and $(SERVICES_REDIS_URL)"; \
+	    DATABASE_URL='$(SERVICES_DATABASE_URL)' REDIS_URL='$(SERVICES_REDIS_URL)' \
+	        $(BIN)/python -m pytest -m 'not services' $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then \
+	    echo "test-services: PostgreSQL or Redis does not answer ($(SERVICES_DATABASE_URL), $(SERVICES_REDIS_URL))" >&2; \
+	    exit 1; \
+	else \
+	    echo "test-services: skipped: nothing answers at $(SERVICES_DATABASE_URL) or $(SERVICES_REDIS_URL)"; \
+	fi
+
+# docker-compose.yml against Debian's docker-compose (1.29) schema; no Docker engine needed.
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+	docker-compose -f docker-compose.yml --profile llm config -q
 
 bench: install
 	$(BIN)/python bench/stream_bench.py $(BENCH_ARGS)
