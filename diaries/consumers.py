@@ -374,6 +374,15 @@ class DiaryConsumer(AsyncWebsocketConsumer):
 
     # --- server events (channel layer) -------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every event, a hop through the
+        # database thread per delta per socket. Stream events touch no database (a resync
+        # goes through database_sync_to_async, which does that itself).
+        if message["type"].startswith("diary."):
+            await getattr(self, message["type"].replace(".", "_"))(message)
+            return
+        await super().dispatch(message)
+
     def _buffered(self, event: dict[str, Any]) -> Watch | None:
         """The entry's watch if the event should be handled now; None if dropped or buffered."""
         watch = self.watching.get(event.get("entry"))

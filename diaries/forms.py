@@ -1,11 +1,15 @@
+import zoneinfo
+
 from django import forms
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.models import User
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from .models import DiaryEntry
+from .models import DiaryEntry, Language, Tone
 
 NOTE_FIELDS = ("morning", "afternoon", "evening", "notes")
 
@@ -67,3 +71,90 @@ class SignupForm(UserCreationForm):
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "email")
+
+
+# --- Calendar, search, history, export, settings, account ---------------------------------------
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(
+        label=_("Search your entries"),
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(
+            attrs={"type": "search", "autocomplete": "off", "aria-describedby": "search-help"}
+        ),
+    )
+
+
+def time_zone_choices() -> list[tuple[str, str]]:
+    """Every IANA time zone this machine knows, sorted (legacy aliases left out)."""
+    names = sorted(
+        name
+        for name in zoneinfo.available_timezones()
+        if ("/" in name and not name.startswith(("Etc/", "SystemV/", "US/"))) or name == "UTC"
+    )
+    return [(name, name.replace("_", " ")) for name in names]
+
+
+class SettingsForm(forms.Form):
+    """A person's preferences: the interface language, how entries are written, the time zone."""
+
+    ui_language = forms.ChoiceField(
+        label=_("Interface language"),
+        required=False,
+        help_text=_("The language of menus, buttons and messages."),
+    )
+    default_language = forms.ChoiceField(
+        label=_("Default writing language"),
+        required=False,
+        help_text=_("The language new entries are written in; you can change it per entry."),
+    )
+    default_tone = forms.ChoiceField(label=_("Default tone"), choices=Tone.choices)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        required=False,
+        help_text=_("Decides what “today” is for you and how times are shown."),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["ui_language"].choices = [
+            ("", pgettext_lazy("interface language", "Same as the browser")),
+            *Language.choices,
+        ]
+        self.fields["default_language"].choices = [
+            ("", pgettext_lazy("writing language", "Same as the interface")),
+            *Language.choices,
+        ]
+        site_zone = _("The site's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE}
+        zones = time_zone_choices()
+        current = self.initial.get("time_zone")
+        if current and current not in dict(zones) and current in zoneinfo.available_timezones():
+            zones.append((current, current))  # an alias set elsewhere stays selectable
+        self.fields["time_zone"].choices = [("", site_zone), *zones]
+
+
+class AccountDeleteForm(forms.Form):
+    """Deleting an account asks for the password again."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, request, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        user = self.request.user
+        # Through authenticate(), so repeated wrong passwords count towards django-axes' lockout.
+        checked = authenticate(self.request, username=user.get_username(), password=password)
+        if checked is None or checked.pk != user.pk:
+            raise forms.ValidationError(
+                _("That is not your password. Your account is not deleted."), code="wrong"
+            )
+        return password

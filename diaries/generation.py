@@ -5,8 +5,10 @@ the WebSocket that started it (guarantee 3). Two coroutines cooperate:
 
 - the *pump* reads the writer's stream into `pending`;
 - the *flush loop* turns `pending` into numbered `delta` frames — the first piece at once, then at
-  most one frame per `DIARY_FLUSH_MS` (guarantee 7) — checkpoints the flushed text and the
-  heartbeat about once a second (guarantee 4), and saves the end on every way out.
+  most one frame per `DIARY_FLUSH_MS` (guarantee 7) — and saves the end on every way out.
+
+The hub checkpoints the flushed text and the heartbeat of all its runners about once a second
+in one database call (guarantee 4), off the streams' own path.
 
 Stopping cancels the pump, which closes the writer's stream and so the upstream HTTP response
 (guarantee 5). The per-process `Hub` keeps the runners, answers snapshot and cancel requests that
@@ -27,7 +29,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from . import services
-from .models import DiaryEntry, GenerationStatus
+from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
 from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
 
@@ -145,28 +147,20 @@ class Runner:
 
     async def _flush_loop(self, pump: asyncio.Task) -> None:
         window = settings.DIARY_FLUSH_MS / 1000
-        every = settings.DIARY_CHECKPOINT_SECONDS
         deadline = self.started + settings.DIARY_GENERATION_TIMEOUT
-        last_checkpoint = time.monotonic()
-        checkpointed_seq = 0
         while True:
             if not self.pending and not pump.done():
                 try:
-                    async with asyncio.timeout(every):
+                    async with asyncio.timeout(max(deadline - time.monotonic(), 0.01)):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
             self._wake.clear()
             if self.pending:
                 await self._flush()
-            now = time.monotonic()
             if pump.done():
                 return
-            if now - last_checkpoint >= every:
-                await self._checkpoint(with_text=self.seq != checkpointed_seq)
-                checkpointed_seq = self.seq
-                last_checkpoint = now
-            if now >= deadline:
+            if time.monotonic() >= deadline:
                 self.stop(STOP_TIMEOUT)
                 continue
             # The coalescing window: pieces arriving meanwhile go out together.
@@ -186,22 +180,6 @@ class Runner:
                 "text": piece,
             }
         )
-
-    async def _checkpoint(self, *, with_text: bool) -> None:
-        try:
-            if with_text:
-                await database_sync_to_async(services.generation_checkpoint)(
-                    generation_id=self.generation_id, text=self.text, seq=self.seq
-                )
-            else:
-                await database_sync_to_async(services.generation_heartbeat)(
-                    generation_id=self.generation_id
-                )
-        except Exception as exc:
-            # The stream goes on; the end is saved with retries.
-            logger.warning(
-                "checkpoint of generation %s failed: %s", self.generation_id, type(exc).__name__
-            )
 
     def _outcome(self, pump: asyncio.Task) -> dict[str, Any]:
         if self.stop_reason == STOP_CANCELLED:
@@ -298,6 +276,15 @@ class Runner:
             }
         )
         logger.info("generation %s ended %s after %d frames", self.generation_id, status, self.seq)
+        if status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and self.text:
+            # The automatic moderation check (issue 6), in a task of its own now that the text is
+            # saved and `done` is out: it delays nothing, cannot raise here, and text it has not
+            # passed is never published (diaries/moderation.py).
+            from .moderation import generation_check_soon
+
+            generation_check_soon(
+                entry_id=self.entry_id, generation_id=self.generation_id, text=self.text
+            )
 
     async def _save_end(self, fields: dict[str, Any]) -> None:
         """Save the end, retrying through a brief database outage; the sweeper is the backstop."""
@@ -306,6 +293,8 @@ class Runner:
             try:
                 await database_sync_to_async(services.generation_finish)(**fields)
                 return
+            except Generation.DoesNotExist:
+                return  # the entry (or the account) was deleted meanwhile: nothing to save
             except Exception as exc:
                 logger.warning(
                     "saving the end of generation %s failed (attempt %d): %s",
@@ -356,6 +345,7 @@ class Hub:
             self._tasks = [
                 asyncio.create_task(self._listen(), name="diary-hub-listen"),
                 asyncio.create_task(self._sweep(), name="diary-hub-sweep"),
+                asyncio.create_task(self._checkpoints(), name="diary-hub-checkpoints"),
             ]
             _install_shutdown_hook(self)
             self._started = True
@@ -443,6 +433,34 @@ class Hub:
                 else {"entry": message.get("entry"), "missing": True}
             )
             await self.layer.send(message["reply_to"], {"type": "diary.snapshot", **reply})
+
+    async def _checkpoints(self) -> None:
+        """Every DIARY_CHECKPOINT_SECONDS, save the flushed text of this process's running
+        generations and their heartbeat: one database call, whatever the number of streams,
+        and never on a stream's own path."""
+        saved: dict[int, int] = {}  # generation id → seq last saved
+        while True:
+            await asyncio.sleep(settings.DIARY_CHECKPOINT_SECONDS)
+            runners = [r for r in self.runners.values() if r.status == GenerationStatus.GENERATING]
+            if not runners:
+                saved.clear()
+                continue
+            texts = {
+                r.generation_id: (r.text, r.seq)
+                for r in runners
+                if r.seq != saved.get(r.generation_id, 0)
+            }
+            alive = [r.generation_id for r in runners]
+            try:
+                await database_sync_to_async(services.generations_checkpoint)(
+                    texts=texts, alive=alive
+                )
+            except Exception as exc:
+                # The streams go on; each end is saved with retries.
+                logger.warning("checkpoint failed: %s", type(exc).__name__)
+                continue
+            saved.update((gid, seq) for gid, (_text, seq) in texts.items())
+            saved = {gid: seq for gid, seq in saved.items() if gid in alive}
 
     async def _sweep(self) -> None:
         while True:

@@ -1,4 +1,7 @@
+import hashlib
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -56,6 +59,17 @@ class ModerationState(models.TextChoices):
     OK = "ok", _("OK")
     FLAGGED = "flagged", _("Flagged")
     HIDDEN = "hidden", _("Hidden")
+    # The automatic check could not run: not shareable until a check passes or a moderator clears.
+    UNCHECKED = "unchecked", _("Not checked")
+
+
+# Who wrote an entry's text when the owner edited it (`DiaryEntry.writer`).
+OWNER_WRITER = "owner"
+
+
+def text_digest(text: str) -> str:
+    """The fingerprint of a text that passed the automatic check (or a moderator's review)."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class EntryQuerySet(models.QuerySet):
@@ -88,6 +102,11 @@ class DiaryEntry(models.Model):
     moderation_state = models.CharField(
         max_length=10, choices=ModerationState, default=ModerationState.OK
     )
+    # Shown to the owner when a moderator hides the entry or the automatic check flags it.
+    moderation_reason = models.TextField(_("moderation reason"), blank=True)
+    # text_digest() of the text that last passed the check or a moderator's review: model-written
+    # text is published on the shared page only when it matches.
+    moderation_checked_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,6 +117,9 @@ class DiaryEntry(models.Model):
         indexes = [models.Index(fields=("owner", "-date", "-created_at"))]
         verbose_name = _("diary entry")
         verbose_name_plural = _("diary entries")
+        permissions = [
+            ("moderate_diaryentry", _("Can hide, restore, clear and stop sharing entries")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.owner} — {self.date.isoformat()} (#{self.pk})"
@@ -109,6 +131,19 @@ class DiaryEntry(models.Model):
     def group_name(self) -> str:
         """The channel-layer group every viewer of this entry joins."""
         return f"entry-{self.pk}"
+
+    @property
+    def is_shared(self) -> bool:
+        return self.sharing == Sharing.LINK and bool(self.share_token)
+
+    @property
+    def text_needs_check(self) -> bool:
+        """Model-written text that has not passed the automatic check (nor a moderator)."""
+        return (
+            bool(self.text)
+            and self.writer not in ("", OWNER_WRITER)
+            and self.moderation_checked_digest != text_digest(self.text)
+        )
 
 
 class Generation(models.Model):
@@ -199,3 +234,139 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
+
+
+# --- Moderation: reports, the audit trail, accounts -----------------------------------------
+
+
+class ReportReason(models.TextChoices):
+    SPAM = "spam", _("Spam or advertising")
+    HARASSMENT = "harassment", _("Harassment or bullying")
+    HATE = "hate", _("Hate against a group of people")
+    SEXUAL = "sexual", _("Sexual content")
+    VIOLENCE = "violence", _("Violence or threats")
+    SELF_HARM = "self_harm", _("Self-harm")
+    PRIVATE_INFO = "private_info", _("Someone's private information")
+    OTHER = "other", _("Something else")
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    RESOLVED = "resolved", _("Resolved (acted on)")
+    DISMISSED = "dismissed", _("Dismissed (no action)")
+
+
+class Report(models.Model):
+    """Someone viewing a shared entry says it should not be there."""
+
+    entry = models.ForeignKey(DiaryEntry, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="diary_reports",
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=ReportReason)
+    details = models.TextField(_("details"), max_length=1000, blank=True)
+    status = models.CharField(max_length=10, choices=ReportStatus, default=ReportStatus.OPEN)
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("entry", "reporter"),
+                condition=Q(status="open"),
+                name="one_open_report_per_user_per_entry",
+            ),
+        ]
+        indexes = [models.Index(fields=("status", "-created_at"))]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk} of entry #{self.entry_id} ({self.status})"
+
+
+class ModerationAction(models.TextChoices):
+    ENTRY_SHARED = "entry_shared", _("Entry shared by its owner")
+    ENTRY_UNSHARED = "entry_unshared", _("Sharing stopped by the owner")
+    CHECK_FLAGGED = "check_flagged", _("Flagged by the automatic check")
+    CHECK_FAILED = "check_failed", _("Automatic check could not run")
+    CHECK_PASSED = "check_passed", _("Passed the automatic check after a failure")
+    ENTRY_HIDDEN = "entry_hidden", _("Entry hidden")
+    ENTRY_RESTORED = "entry_restored", _("Entry restored")
+    FLAG_CLEARED = "flag_cleared", _("Flag cleared")
+    SHARE_REVOKED = "share_revoked", _("Share link revoked by a moderator")
+    REPORT_FILED = "report_filed", _("Entry reported")
+    REPORT_RESOLVED = "report_resolved", _("Report resolved")
+    REPORT_DISMISSED = "report_dismissed", _("Report dismissed")
+    USER_DEACTIVATED = "user_deactivated", _("User deactivated")
+    USER_REACTIVATED = "user_reactivated", _("User reactivated")
+    LIMIT_CHANGED = "limit_changed", _("Daily generation limit changed")
+
+
+class ModerationEvent(models.Model):
+    """The audit trail: who decided what, when and why. Written by services, never edited.
+
+    References are kept when the entry, report or users are deleted (SET_NULL); `details` holds
+    their ids and other facts, never diary text.
+    """
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=30, choices=ModerationAction)
+    # None: the system (the automatic check). `actor_name` outlives the account.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    entry = models.ForeignKey(
+        DiaryEntry,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="moderation_events",
+    )
+    report = models.ForeignKey(
+        Report, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    # The user acted upon: the entry's owner, or the account deactivated.
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        verbose_name = _("moderation event")
+        verbose_name_plural = _("moderation events (audit trail)")
+
+    def __str__(self) -> str:
+        who = self.actor_name or "system"
+        return f"{self.get_action_display()} by {who} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Account(User):
+    """A user as the moderation desk sees them: usage, daily limit, active or not."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")

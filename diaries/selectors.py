@@ -6,10 +6,22 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db import connection
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import DiaryEntry, EntryEdit, Generation, GenerationStatus
+from .models import (
+    DiaryEntry,
+    EntryEdit,
+    Generation,
+    GenerationStatus,
+    ModerationState,
+    Profile,
+    Report,
+    ReportStatus,
+    Sharing,
+)
 
 
 def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
@@ -109,3 +121,151 @@ def entry_history(*, entry: DiaryEntry) -> list[Generation | EntryEdit]:
         reverse=True,
     )
     return items
+
+
+# --- Calendar, search, history, export ----------------------------------------------------------
+
+SEARCH_FIELDS = ("text", "morning", "afternoon", "evening", "notes")
+
+
+def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:
+    """The user's entries dated in one month, in calendar order."""
+    first = dt.date(year, month, 1)
+    after = dt.date(year + month // 12, month % 12 + 1, 1)
+    return (
+        DiaryEntry.objects.owned_by(user)
+        .filter(date__gte=first, date__lt=after)
+        .order_by("date", "created_at")
+    )
+
+
+def entries_search(*, user, query: str) -> QuerySet[DiaryEntry]:
+    """The user's entries whose text or notes match `query`, best first.
+
+    PostgreSQL: full-text search (English stemming) ranked by relevance, plus a substring match,
+    because the parser keeps a run of Japanese characters as one word. SQLite: substring match.
+    """
+    query = query.strip()
+    entries = entries_for_user(user=user)
+    if not query:
+        return entries.none()
+    contains = Q()
+    for name in SEARCH_FIELDS:
+        contains |= Q(**{f"{name}__icontains": query})
+    if connection.vendor != "postgresql":
+        return entries.filter(contains)
+    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+
+    vector = SearchVector(*SEARCH_FIELDS, config="english")
+    search = SearchQuery(query, config="english", search_type="websearch")
+    return (
+        entries.annotate(document=vector, rank=SearchRank(vector, search))
+        .filter(Q(document=search) | contains)
+        .order_by("-rank", "-date", "-created_at")
+    )
+
+
+def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:
+    """One earlier version of an entry: a generation or an edit (DoesNotExist otherwise)."""
+    if kind == "generation":
+        return entry.generations.get(pk=version_id)
+    if kind == "edit":
+        return entry.edits.get(pk=version_id)
+    raise Generation.DoesNotExist(f"unknown version kind {kind!r}")
+
+
+def entries_for_export(*, user) -> QuerySet[DiaryEntry]:
+    """All the user's entries, oldest first, with every generation and edit."""
+    return (
+        DiaryEntry.objects.owned_by(user)
+        .order_by("date", "created_at")
+        .prefetch_related("generations", "edits")
+    )
+
+
+# --- Moderation: sharing, reports, the moderators' view ----------------------------------------
+
+
+def entry_is_published(*, entry: DiaryEntry) -> bool:
+    """Whether the shared page shows this entry: shared, not hidden nor flagged, and its text
+    either the owner's own or model-written text that passed the check (or a moderator)."""
+    return (
+        entry.is_shared
+        and entry.moderation_state == ModerationState.OK
+        and bool(entry.text)
+        and not entry.text_needs_check
+    )
+
+
+def entry_published_by_token(*, token: str) -> DiaryEntry | None:
+    """The entry a share link shows, or None (revoked, hidden, flagged, not checked yet)."""
+    entry = DiaryEntry.objects.filter(share_token=token, sharing=Sharing.LINK).first()
+    return entry if entry is not None and entry_is_published(entry=entry) else None
+
+
+def author_name(*, user) -> str:
+    """How a shared entry names its author: the display name they chose, never the username."""
+    name = Profile.objects.filter(user=user).values_list("display_name", flat=True).first()
+    return name or _("A Nikki user")
+
+
+def entries_for_moderation(
+    *, user, entries: QuerySet[DiaryEntry] | None = None
+) -> QuerySet[DiaryEntry]:
+    """The entries (of `entries`, default all) a moderator may see: all for a superuser; for
+    anyone else only those shared, reported, flagged or hidden — never a private diary nobody
+    has reason to look at."""
+    entries = DiaryEntry.objects.all() if entries is None else entries
+    if user.is_superuser:
+        return entries
+    return entries.filter(
+        Q(sharing=Sharing.LINK)
+        | Q(moderation_state__in=(ModerationState.FLAGGED, ModerationState.HIDDEN))
+        | Exists(Report.objects.filter(entry=OuterRef("pk")))
+    )
+
+
+def entry_visible_to_moderator(*, user, entry: DiaryEntry) -> bool:
+    if user.is_superuser:
+        return True
+    return entries_for_moderation(user=user).filter(pk=entry.pk).exists()
+
+
+def entries_with_report_counts(entries: QuerySet[DiaryEntry]) -> QuerySet[DiaryEntry]:
+    return entries.annotate(
+        report_count=Count("reports", distinct=True),
+        open_report_count=Count(
+            "reports", filter=Q(reports__status=ReportStatus.OPEN), distinct=True
+        ),
+    )
+
+
+def entries_needing_review(entries: QuerySet[DiaryEntry]) -> QuerySet[DiaryEntry]:
+    """The moderation queue: flagged, open reports, or shared and not checked."""
+    return entries.filter(
+        Q(moderation_state=ModerationState.FLAGGED)
+        | Q(sharing=Sharing.LINK, moderation_state=ModerationState.UNCHECKED)
+        | Exists(Report.objects.filter(entry=OuterRef("pk"), status=ReportStatus.OPEN))
+    )
+
+
+def generations_for_moderation(*, user) -> QuerySet[Generation]:
+    return Generation.objects.filter(entry__in=entries_for_moderation(user=user))
+
+
+def start_of_today() -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
+
+
+def accounts_with_usage(users: QuerySet) -> QuerySet:
+    """Users with their generations and tokens today, and tokens ever."""
+    today = Q(diary_entries__generations__started_at__gte=start_of_today())
+    return users.annotate(
+        generations_today=Count("diary_entries__generations", filter=today),
+        tokens_today=Sum("diary_entries__generations__total_tokens", filter=today),
+        tokens_total=Sum("diary_entries__generations__total_tokens"),
+    )
+
+
+def open_report_exists(*, user, entry: DiaryEntry) -> bool:
+    return Report.objects.filter(entry=entry, reporter=user, status=ReportStatus.OPEN).exists()

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
+import time
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import selectors
+from . import moderation, selectors
 from .models import (
     DiaryEntry,
     EntryEdit,
@@ -24,8 +28,16 @@ from .models import (
     Generation,
     GenerationStatus,
     Language,
+    ModerationAction,
+    ModerationEvent,
+    ModerationState,
     Profile,
+    Report,
+    ReportReason,
+    ReportStatus,
+    Sharing,
     Tone,
+    text_digest,
 )
 
 logger = logging.getLogger(__name__)
@@ -235,21 +247,17 @@ def generation_start(
     return StartResult(entry=locked, generation=generation, created=True)
 
 
-def generation_checkpoint(*, generation_id: int, text: str, seq: int) -> bool:
-    """Save partial text and the heartbeat. False when the generation is no longer running."""
-    return bool(
-        Generation.objects.filter(pk=generation_id, status=GenerationStatus.GENERATING).update(
-            text=text, seq=seq, heartbeat_at=timezone.now()
-        )
-    )
-
-
-def generation_heartbeat(*, generation_id: int) -> bool:
-    return bool(
-        Generation.objects.filter(pk=generation_id, status=GenerationStatus.GENERATING).update(
-            heartbeat_at=timezone.now()
-        )
-    )
+@transaction.atomic
+def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int]) -> None:
+    """One process's checkpoint: the partial text of the generations in `texts` (id → text,
+    seq) and the heartbeat of every generation in `alive`. Finished ones are left alone."""
+    now = timezone.now()
+    running = Generation.objects.filter(status=GenerationStatus.GENERATING)
+    for generation_id, (text, seq) in texts.items():
+        running.filter(pk=generation_id).update(text=text, seq=seq, heartbeat_at=now)
+    quiet = [gid for gid in alive if gid not in texts]
+    if quiet:
+        running.filter(pk__in=quiet).update(heartbeat_at=now)
 
 
 @transaction.atomic
@@ -382,3 +390,519 @@ def user_sockets_and_generations_stop(*, user, reason: str) -> int:
         else:
             generation_cancel_orphan(generation_id=generation.pk)
     return len(running)
+
+
+# --- Calendar, search, history, export, settings, account ----------------------------------------
+
+
+@transaction.atomic
+def entry_restore_version(*, entry: DiaryEntry, version: Generation | EntryEdit) -> DiaryEntry:
+    """Make an earlier generation's or edit's text the entry's text again.
+
+    Recorded as a new edit, so the text it replaces stays in the history too.
+    """
+    locked = DiaryEntry.objects.select_for_update().get(pk=entry.pk)
+    if version.entry_id != locked.pk:
+        raise NotFound(_("That version belongs to another entry."), entry_id=locked.pk)
+    if locked.status == EntryStatus.GENERATING:
+        raise Busy(
+            _("This entry is being written. Stop it or wait until it finishes, then restore."),
+            entry_id=locked.pk,
+        )
+    if not version.text:
+        raise ServiceError(_("That version has no text to restore."), entry_id=locked.pk)
+    EntryEdit.objects.create(entry=locked, text=version.text, previous_text=locked.text)
+    locked.text = version.text
+    # A restored generation is still the model's text: keep its writer, so the moderation
+    # check still applies before it can be shared.
+    if isinstance(version, Generation):
+        locked.writer, locked.model_name = version.writer, version.model_name
+    else:
+        locked.writer, locked.model_name = "owner", ""
+    locked.status = EntryStatus.EDITED
+    locked.save(update_fields=["text", "writer", "model_name", "status", "updated_at"])
+    return locked
+
+
+def profile_update(
+    *,
+    user,
+    ui_language: str,
+    default_language: str,
+    default_tone: str,
+    time_zone: str,
+) -> Profile:
+    """Save a person's settings (the form has validated them)."""
+    profile = profile_get(user=user)
+    profile.ui_language = ui_language
+    profile.default_language = default_language
+    profile.default_tone = default_tone
+    profile.time_zone = time_zone
+    profile.save(update_fields=["ui_language", "default_language", "default_tone", "time_zone"])
+    return profile
+
+
+def profile_set_ui_language(*, user, language: str) -> None:
+    """Remember the interface language a signed-in person picked with the language switcher."""
+    Profile.objects.update_or_create(user=user, defaults={"ui_language": language})
+
+
+def account_delete(*, user, wait: float = 2.0) -> None:
+    """Delete a person's account with everything of theirs: entries, versions, profile.
+
+    Running generations are stopped first and given `wait` seconds to save their end, so that
+    no writer outlives the rows it writes to.
+    """
+    if user_sockets_and_generations_stop(user=user, reason="account_deleted"):
+        deadline = time.monotonic() + wait
+        running = Generation.objects.filter(entry__owner=user, status=GenerationStatus.GENERATING)
+        while running.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    user.delete()
+
+
+# --- Moderation: sharing, reports, automatic checks, the audit trail ---------------------------
+# Every moderation decision writes one ModerationEvent (who, what, when, why).
+
+
+class AlreadyReported(ServiceError):
+    pass
+
+
+def moderation_event_record(
+    *,
+    action: str,
+    actor=None,
+    entry: DiaryEntry | None = None,
+    report: Report | None = None,
+    subject=None,
+    reason: str = "",
+    details: dict | None = None,
+) -> ModerationEvent:
+    """Write one row of the audit trail. `actor` None is the system (the automatic check)."""
+    details = dict(details or {})
+    if entry is not None:
+        details.setdefault("entry", entry.pk)
+    if report is not None:
+        details.setdefault("report", report.pk)
+    subject_id = subject.pk if subject is not None else (entry.owner_id if entry else None)
+    if subject_id is not None:
+        details.setdefault("user", subject_id)
+    return ModerationEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        entry=entry,
+        report=report,
+        subject_id=subject_id,
+        reason=reason,
+        details=details,
+    )
+
+
+def _own_entry_locked(*, user, entry: DiaryEntry) -> DiaryEntry:
+    try:
+        return DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
+    except DiaryEntry.DoesNotExist:
+        raise NotFound(_("This entry does not exist."), entry_id=entry.pk) from None
+
+
+def _refuse_to_share(entry: DiaryEntry) -> None:
+    if entry.moderation_state == ModerationState.HIDDEN:
+        raise ServiceError(
+            _("A moderator hid this entry, so it cannot be shared."), entry_id=entry.pk
+        )
+    if entry.moderation_state == ModerationState.FLAGGED:
+        raise ServiceError(
+            _(
+                "The automatic check flagged this entry. It can be shared once a moderator has "
+                "reviewed it."
+            ),
+            entry_id=entry.pk,
+        )
+    if entry.status == EntryStatus.GENERATING:
+        raise Busy(
+            _("This entry is being written. Share it once it is finished."), entry_id=entry.pk
+        )
+    if not entry.text:
+        raise ServiceError(_("There is no text to share yet."), entry_id=entry.pk)
+
+
+def _needs_check(entry: DiaryEntry) -> bool:
+    return entry.moderation_state == ModerationState.UNCHECKED or entry.text_needs_check
+
+
+def _check_again_later() -> str:
+    return _(
+        "The automatic check could not run just now, so the entry cannot be shared yet. "
+        "Nothing is lost; try again in a few minutes."
+    )
+
+
+def entry_share(*, user, entry: DiaryEntry) -> DiaryEntry:
+    """Share an own entry by an unguessable link.
+
+    Text that has not passed the automatic check is checked first (a check that failed earlier
+    is retried here); a flagged or hidden entry is refused. Sharing a shared entry again only
+    re-runs a pending check.
+    """
+    with transaction.atomic():
+        current = _own_entry_locked(user=user, entry=entry)
+        _refuse_to_share(current)
+    if _needs_check(current):
+        # Outside any transaction: the check may take a few seconds.
+        if entry_text_check(entry=current) is None:
+            raise ServiceError(_check_again_later(), entry_id=current.pk)
+    with transaction.atomic():
+        locked = _own_entry_locked(user=user, entry=entry)
+        _refuse_to_share(locked)  # flagged by the check just now, or changed meanwhile
+        if _needs_check(locked):
+            raise ServiceError(_check_again_later(), entry_id=locked.pk)
+        if locked.is_shared:
+            return locked
+        locked.sharing = Sharing.LINK
+        locked.share_token = secrets.token_urlsafe(24)
+        locked.save(update_fields=["sharing", "share_token"])
+        moderation_event_record(action=ModerationAction.ENTRY_SHARED, actor=user, entry=locked)
+    return locked
+
+
+@transaction.atomic
+def entry_unshare(*, user, entry: DiaryEntry) -> DiaryEntry:
+    """Stop sharing an own entry; its link stops working for good (sharing makes a new one)."""
+    locked = _own_entry_locked(user=user, entry=entry)
+    if locked.sharing == Sharing.PRIVATE and not locked.share_token:
+        return locked
+    locked.sharing = Sharing.PRIVATE
+    locked.share_token = None
+    locked.save(update_fields=["sharing", "share_token"])
+    moderation_event_record(action=ModerationAction.ENTRY_UNSHARED, actor=user, entry=locked)
+    return locked
+
+
+def entry_text_check(
+    *, entry: DiaryEntry, checker: moderation.Checker | None = None
+) -> moderation.Verdict | None:
+    """Run the automatic check on an entry's current text now and record the outcome.
+
+    Returns the verdict, or None when the checker could not give one.
+    """
+    text = entry.text
+    verdict: moderation.Verdict | None = None
+    error: moderation.CheckerError | None = None
+    try:
+        verdict = async_to_sync((checker or moderation.checker_from_settings()).check)(text)
+    except moderation.CheckerError as exc:
+        error = exc
+    except Exception as exc:
+        logger.error("moderation checker crashed on entry %s: %s", entry.pk, type(exc).__name__)
+        error = moderation.CheckerError("internal")
+    if error is not None:
+        logger.warning("moderation check of entry %s failed: %s", entry.pk, error.code)
+    entry_check_record(entry_id=entry.pk, text=text, verdict=verdict, error=error)
+    return verdict
+
+
+def _flag_reason(verdict: moderation.Verdict) -> str:
+    if verdict.checker == "wordlist":
+        return _("The automatic check found words this site does not publish.")
+    if verdict.categories:
+        return _("The automatic check flagged this text: %(categories)s.") % {
+            "categories": ", ".join(verdict.categories)
+        }
+    return _("The automatic check flagged this text.")
+
+
+@transaction.atomic
+def entry_check_record(
+    *,
+    entry_id: int,
+    text: str,
+    verdict: moderation.Verdict | None,
+    error: moderation.CheckerError | None = None,
+    generation_id: int | None = None,
+) -> DiaryEntry | None:
+    """Record what the automatic check said about `text` (an entry's text, now or just now).
+
+    flagged → the entry is flagged (unless hidden) and joins the moderators' queue; clean → the
+    text may be published; no verdict → text still unchecked is marked "not checked", so it
+    stays unpublished and sharing checks it again. Never touches the text itself.
+    """
+    entry = DiaryEntry.objects.select_for_update().filter(pk=entry_id).first()
+    if entry is None:
+        return None  # deleted meanwhile
+    details: dict = {"generation": generation_id} if generation_id else {}
+    digest = text_digest(text)
+    is_current = entry.text == text
+    fields: list[str] = []
+    if verdict is not None and verdict.flagged:
+        details.update(verdict.as_details())
+        reason = _flag_reason(verdict)
+        if entry.moderation_state in (ModerationState.OK, ModerationState.UNCHECKED):
+            entry.moderation_state = ModerationState.FLAGGED
+            entry.moderation_reason = reason
+            fields += ["moderation_state", "moderation_reason"]
+        moderation_event_record(
+            action=ModerationAction.CHECK_FLAGGED, entry=entry, reason=reason, details=details
+        )
+    elif verdict is not None:
+        if is_current:
+            entry.moderation_checked_digest = digest
+            fields.append("moderation_checked_digest")
+            if entry.moderation_state == ModerationState.UNCHECKED:
+                entry.moderation_state = ModerationState.OK
+                entry.moderation_reason = ""
+                fields += ["moderation_state", "moderation_reason"]
+                details.update(verdict.as_details())
+                moderation_event_record(
+                    action=ModerationAction.CHECK_PASSED, entry=entry, details=details
+                )
+    elif (
+        is_current
+        and entry.moderation_state == ModerationState.OK
+        and entry.moderation_checked_digest != digest
+    ):
+        code = error.code if error is not None else "unknown"
+        entry.moderation_state = ModerationState.UNCHECKED
+        entry.moderation_reason = _(
+            "The automatic check could not run (%(code)s). The entry cannot be shared until "
+            "it does; sharing tries again."
+        ) % {"code": code}
+        fields += ["moderation_state", "moderation_reason"]
+        details.update({"checker": error.checker if error else "", "code": code})
+        moderation_event_record(
+            action=ModerationAction.CHECK_FAILED,
+            entry=entry,
+            reason=entry.moderation_reason,
+            details=details,
+        )
+    if fields:
+        entry.save(update_fields=fields)  # not updated_at: the owner's text did not change
+    return entry
+
+
+def _entry_locked(entry: DiaryEntry) -> DiaryEntry:
+    return DiaryEntry.objects.select_for_update().get(pk=entry.pk)
+
+
+@transaction.atomic
+def entry_hide(*, actor, entry: DiaryEntry, reason: str) -> DiaryEntry:
+    """Hide an entry: its share link stops working and its owner sees why."""
+    reason = reason.strip()
+    if not reason:
+        raise ServiceError(_("Give a reason: the owner will see it."), entry_id=entry.pk)
+    locked = _entry_locked(entry)
+    if locked.moderation_state == ModerationState.HIDDEN:
+        raise ServiceError(_("The entry was already hidden."), entry_id=locked.pk)
+    previous = locked.moderation_state
+    locked.moderation_state = ModerationState.HIDDEN
+    locked.moderation_reason = reason
+    locked.save(update_fields=["moderation_state", "moderation_reason"])
+    moderation_event_record(
+        action=ModerationAction.ENTRY_HIDDEN,
+        actor=actor,
+        entry=locked,
+        reason=reason,
+        details={"previous_state": previous},
+    )
+    return locked
+
+
+def _approve(entry: DiaryEntry) -> None:
+    """A moderator looked at the text: it may be published as it is."""
+    entry.moderation_state = ModerationState.OK
+    entry.moderation_reason = ""
+    entry.moderation_checked_digest = text_digest(entry.text)
+    entry.save(update_fields=["moderation_state", "moderation_reason", "moderation_checked_digest"])
+
+
+@transaction.atomic
+def entry_restore(*, actor, entry: DiaryEntry, reason: str = "") -> DiaryEntry:
+    """Undo a hide. The moderator has looked at the text, so it counts as checked."""
+    locked = _entry_locked(entry)
+    if locked.moderation_state != ModerationState.HIDDEN:
+        raise ServiceError(_("The entry is not hidden."), entry_id=locked.pk)
+    _approve(locked)
+    moderation_event_record(
+        action=ModerationAction.ENTRY_RESTORED, actor=actor, entry=locked, reason=reason.strip()
+    )
+    return locked
+
+
+@transaction.atomic
+def entry_clear_flag(*, actor, entry: DiaryEntry, reason: str = "") -> DiaryEntry:
+    """Clear the automatic check's flag (or its failure): the entry may be shared again."""
+    locked = _entry_locked(entry)
+    if locked.moderation_state not in (ModerationState.FLAGGED, ModerationState.UNCHECKED):
+        raise ServiceError(_("The entry is not flagged."), entry_id=locked.pk)
+    previous = locked.moderation_state
+    _approve(locked)
+    moderation_event_record(
+        action=ModerationAction.FLAG_CLEARED,
+        actor=actor,
+        entry=locked,
+        reason=reason.strip(),
+        details={"previous_state": previous},
+    )
+    return locked
+
+
+@transaction.atomic
+def entry_share_revoke(*, actor, entry: DiaryEntry, reason: str = "") -> DiaryEntry:
+    """A moderator stops the sharing of an entry; its link stops working for good."""
+    locked = _entry_locked(entry)
+    if not locked.is_shared:
+        raise ServiceError(_("The entry is not shared."), entry_id=locked.pk)
+    locked.sharing = Sharing.PRIVATE
+    locked.share_token = None
+    locked.save(update_fields=["sharing", "share_token"])
+    moderation_event_record(
+        action=ModerationAction.SHARE_REVOKED, actor=actor, entry=locked, reason=reason.strip()
+    )
+    return locked
+
+
+def _reports_key(user_id: int) -> str:
+    return f"diary-reports:{user_id}:{int(time.time() // 3600)}"
+
+
+def entry_report(*, user, entry: DiaryEntry, reason: str, details: str = "") -> Report:
+    """Report a shared entry: signed-in people only, one open report per person and entry,
+    at most DIARY_REPORTS_PER_HOUR reports per person per hour."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        raise ServiceError(_("Sign in to report an entry."))
+    if reason not in ReportReason.values:
+        raise ServiceError(_("Choose a reason."), entry_id=entry.pk)
+    current = DiaryEntry.objects.filter(pk=entry.pk).first()
+    if current is not None and current.owner_id == user.pk:
+        raise ServiceError(_("This is your own entry."), entry_id=entry.pk)
+    if current is None or not selectors.entry_is_published(entry=current):
+        raise NotFound(_("This entry is not shared."), entry_id=entry.pk)
+    if Report.objects.filter(entry=entry, reporter=user, status=ReportStatus.OPEN).exists():
+        raise AlreadyReported(
+            _("You have already reported this entry; a moderator will look at it."),
+            entry_id=entry.pk,
+        )
+    key = _reports_key(user.pk)
+    if cache.get(key, 0) >= settings.DIARY_REPORTS_PER_HOUR:
+        raise RateLimited(
+            _("You have sent many reports in the last hour. Please try again later."),
+            entry_id=entry.pk,
+        )
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                entry=entry, reporter=user, reason=reason, details=details.strip()[:1000]
+            )
+            moderation_event_record(
+                action=ModerationAction.REPORT_FILED,
+                actor=user,
+                entry=entry,
+                report=report,
+                reason=report.get_reason_display(),
+                details={"reason": reason},
+            )
+    except IntegrityError:  # the same person, twice at once
+        raise AlreadyReported(
+            _("You have already reported this entry; a moderator will look at it."),
+            entry_id=entry.pk,
+        ) from None
+    cache.add(key, 0, timeout=3600)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+    return report
+
+
+@transaction.atomic
+def report_resolve(
+    *, actor, report: Report, status: str = ReportStatus.RESOLVED, note: str = ""
+) -> Report:
+    """Close an open report: resolved (a moderator acted) or dismissed (nothing to do)."""
+    if status not in (ReportStatus.RESOLVED, ReportStatus.DISMISSED):
+        raise ServiceError(_("A report is resolved or dismissed."))
+    locked = Report.objects.select_for_update().select_related("entry").get(pk=report.pk)
+    if locked.status != ReportStatus.OPEN:
+        raise ServiceError(_("The report was already closed."))
+    locked.status = status
+    locked.resolved_at = timezone.now()
+    locked.resolved_by = actor
+    locked.resolution_note = note.strip()
+    locked.save(update_fields=["status", "resolved_at", "resolved_by", "resolution_note"])
+    moderation_event_record(
+        action=(
+            ModerationAction.REPORT_RESOLVED
+            if status == ReportStatus.RESOLVED
+            else ModerationAction.REPORT_DISMISSED
+        ),
+        actor=actor,
+        entry=locked.entry,
+        report=locked,
+        reason=locked.resolution_note,
+    )
+    return locked
+
+
+def _refuse_to_moderate_account(*, actor, user) -> None:
+    if user.pk == actor.pk:
+        raise ServiceError(_("You cannot do this to your own account."))
+    if (user.is_superuser or user.is_staff) and not actor.is_superuser:
+        raise ServiceError(_("Only a superuser can do this to a staff account."))
+
+
+def user_deactivate(*, actor, user, reason: str = "") -> int:
+    """Deactivate an account: its open sockets close at once and its running generations stop
+    (their text is saved). Returns how many generations were stopped."""
+    _refuse_to_moderate_account(actor=actor, user=user)
+    with transaction.atomic():
+        changed = (
+            get_user_model().objects.filter(pk=user.pk, is_active=True).update(is_active=False)
+        )
+        if not changed:
+            raise ServiceError(_("The account was already inactive."))
+        user.is_active = False
+        event = moderation_event_record(
+            action=ModerationAction.USER_DEACTIVATED,
+            actor=actor,
+            subject=user,
+            reason=reason.strip(),
+        )
+    stopped = user_sockets_and_generations_stop(user=user, reason="deactivated")
+    if stopped:
+        event.details["generations_stopped"] = stopped
+        ModerationEvent.objects.filter(pk=event.pk).update(details=event.details)
+    return stopped
+
+
+@transaction.atomic
+def user_reactivate(*, actor, user, reason: str = "") -> None:
+    """Let a deactivated account sign in again."""
+    _refuse_to_moderate_account(actor=actor, user=user)
+    if not get_user_model().objects.filter(pk=user.pk, is_active=False).update(is_active=True):
+        raise ServiceError(_("The account was already active."))
+    user.is_active = True
+    moderation_event_record(
+        action=ModerationAction.USER_REACTIVATED, actor=actor, subject=user, reason=reason.strip()
+    )
+
+
+@transaction.atomic
+def user_set_daily_limit(*, actor, user, limit: int | None, reason: str = "") -> Profile:
+    """Set (or, with None, remove) a person's own daily generation limit."""
+    if limit is not None and limit < 0:
+        raise ServiceError(_("A limit cannot be negative."))
+    profile, _created = Profile.objects.select_for_update().get_or_create(user=user)
+    previous = profile.daily_generation_limit
+    if previous == limit:
+        return profile
+    profile.daily_generation_limit = limit
+    profile.save(update_fields=["daily_generation_limit"])
+    moderation_event_record(
+        action=ModerationAction.LIMIT_CHANGED,
+        actor=actor,
+        subject=user,
+        reason=reason.strip(),
+        details={"from": previous, "to": limit, "default": settings.DIARY_DAILY_GENERATIONS},
+    )
+    return profile

@@ -11,4 +11,22 @@ urlpatterns = [
     path("entries/<int:pk>/edit/", views.entry_edit, name="entry_edit"),
     path("entries/<int:pk>/delete/", views.entry_delete, name="entry_delete"),
     path("s/<str:token>/", views.shared_entry, name="shared_entry"),
+    # --- Calendar, search, history, export, settings, account ---
+    path("calendar/", views.calendar_month, name="calendar"),
+    path("calendar/<int:year>/<int:month>/", views.calendar_month, name="calendar_month"),
+    path("search/", views.entries_search, name="search"),
+    path("entries/<int:pk>/history/", views.entry_history, name="entry_history"),
+    path(
+        "entries/<int:pk>/history/<str:kind>/<int:version>/restore/",
+        views.entry_restore,
+        name="entry_restore",
+    ),
+    path("export/markdown/", views.export_markdown, name="export_markdown"),
+    path("export/json/", views.export_json, name="export_json"),
+    path("settings/", views.settings_page, name="settings"),
+    path("accounts/delete/", views.account_delete, name="account_delete"),
+    # --- Sharing and reports ---
+    path("entries/<int:pk>/share/", views.entry_share, name="entry_share"),
+    path("entries/<int:pk>/unshare/", views.entry_unshare, name="entry_unshare"),
+    path("s/<str:token>/report/", views.entry_report, name="entry_report"),
 ]

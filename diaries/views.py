@@ -3,28 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
+import datetime as dt
 import logging
+from collections import defaultdict
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django import forms
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.dates import WEEKDAYS, WEEKDAYS_ABBR
+from django.utils.formats import get_format
+from django.utils.http import content_disposition_header
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import realtime, selectors, services
-from .forms import EntryInputsForm, EntryTextForm, SignupForm
-from .models import DiaryEntry, GenerationStatus, Language
+from . import exports, realtime, selectors, services
+from .forms import (
+    AccountDeleteForm,
+    EntryInputsForm,
+    EntryTextForm,
+    SearchForm,
+    SettingsForm,
+    SignupForm,
+)
+from .models import DiaryEntry, Generation, GenerationStatus, Language, Report, Tone
 from .writers import writer_from_settings
 
 logger = logging.getLogger(__name__)
+
+ENTRIES_PER_PAGE = 20
 
 
 @require_http_methods(["GET", "POST"])
@@ -67,7 +86,7 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "today": today,
             "today_entries": [e for e in entries.filter(date=today)],
-            "entries": entries[:50],
+            "page": Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page")),
             "writer": writer_from_settings(),
         },
     )
@@ -152,13 +171,22 @@ def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 def shared_entry(request: HttpRequest, token: str) -> HttpResponse:
-    entry = get_object_or_404(
-        DiaryEntry.objects.select_related("owner"),
-        share_token=token,
-        sharing="link",
-        moderation_state="ok",
+    """The public, read-only page of a shared entry: its date, text and author's display name.
+
+    A revoked, hidden or flagged entry, or text the automatic check has not passed, is a 404.
+    """
+    entry = selectors.entry_published_by_token(token=token)
+    if entry is None:
+        raise Http404("No such shared entry.")
+    response = render(
+        request,
+        "diaries/shared_entry.html",
+        {
+            "entry": entry,
+            "author": selectors.author_name(user=entry.owner_id),
+            "is_owner": request.user.is_authenticated and request.user.pk == entry.owner_id,
+        },
     )
-    response = render(request, "diaries/shared_entry.html", {"entry": entry})
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -194,3 +222,298 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if healthy else "error", **checks}, status=200 if healthy else 503
     )
+
+
+# --- Calendar, search, history, export, settings, account ---------------------------------------
+
+
+def _month_shift(year: int, month: int, delta: int) -> tuple[int, int] | None:
+    index = year * 12 + (month - 1) + delta
+    shifted = (index // 12, index % 12 + 1)
+    return shifted if dt.MINYEAR <= shifted[0] <= dt.MAXYEAR else None
+
+
+@require_GET
+@login_required
+def calendar_month(
+    request: HttpRequest, year: int | None = None, month: int | None = None
+) -> HttpResponse:
+    """A month of one's entries, each day linking to its entries, tones marked."""
+    today = timezone.localdate()
+    year, month = (year, month) if year is not None else (today.year, today.month)
+    if not (1 <= month <= 12 and dt.MINYEAR <= year <= dt.MAXYEAR):
+        raise Http404
+    month_entries = list(selectors.entries_for_month(user=request.user, year=year, month=month))
+    by_day: dict[dt.date, list[DiaryEntry]] = defaultdict(list)
+    for entry in month_entries:
+        by_day[entry.date].append(entry)
+    # Django counts the first day of the week from Sunday (0), the calendar module from Monday.
+    first_weekday = (int(get_format("FIRST_DAY_OF_WEEK")) - 1) % 7
+    weeks = [
+        [
+            {
+                "date": day,
+                "in_month": day.month == month,
+                "is_today": day == today,
+                "entries": by_day.get(day, []),
+            }
+            for day in week
+        ]
+        for week in calendar.Calendar(first_weekday).monthdatescalendar(year, month)
+    ]
+    weekdays = [
+        {"name": WEEKDAYS[(first_weekday + i) % 7], "abbr": WEEKDAYS_ABBR[(first_weekday + i) % 7]}
+        for i in range(7)
+    ]
+    previous, following = _month_shift(year, month, -1), _month_shift(year, month, 1)
+    return render(
+        request,
+        "diaries/calendar.html",
+        {
+            "month_start": dt.date(year, month, 1),
+            "weeks": weeks,
+            "weekdays": weekdays,
+            "previous": dt.date(*previous, 1) if previous else None,
+            "following": dt.date(*following, 1) if following else None,
+            "this_month": dt.date(today.year, today.month, 1),
+            "month_entries": month_entries,
+            "tones": Tone.choices,
+        },
+    )
+
+
+@require_GET
+@login_required
+def entries_search(request: HttpRequest) -> HttpResponse:
+    """Search over one's own entries' text and notes."""
+    form = SearchForm(request.GET or None)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    page = None
+    if query:
+        results = selectors.entries_search(user=request.user, query=query)
+        page = Paginator(results, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "diaries/search.html", {"form": form, "query": query, "page": page})
+
+
+@require_GET
+@login_required
+def entry_history(request: HttpRequest, pk: int) -> HttpResponse:
+    """Every generation and edit of an entry, each readable and restorable."""
+    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
+    versions = [
+        {
+            "item": item,
+            "kind": "generation" if isinstance(item, Generation) else "edit",
+            "at": item.started_at if isinstance(item, Generation) else item.created_at,
+            "is_current": item.text == entry.text,
+        }
+        for item in selectors.entry_history(entry=entry)
+    ]
+    return render(
+        request,
+        "diaries/entry_history.html",
+        {
+            "entry": entry,
+            "versions": versions,
+            "is_generating": entry.status == GenerationStatus.GENERATING,
+        },
+    )
+
+
+@require_POST
+@login_required
+def entry_restore(request: HttpRequest, pk: int, kind: str, version: int) -> HttpResponse:
+    """Make an earlier version the entry's text (recorded as a new edit: nothing is lost)."""
+    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
+    try:
+        item = selectors.entry_version_get(entry=entry, kind=kind, version_id=version)
+    except ObjectDoesNotExist:
+        raise Http404 from None
+    try:
+        services.entry_restore_version(entry=entry, version=item)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("diaries:entry_history", pk=entry.pk)
+    messages.success(
+        request,
+        _("That version is the entry's text again. The text it replaced is kept in the history."),
+    )
+    return redirect(entry)
+
+
+def _download(content: str, *, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=content_type)
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _export_filename(request: HttpRequest, extension: str) -> str:
+    return f"nikki-{request.user.get_username()}-{timezone.localdate().isoformat()}.{extension}"
+
+
+@require_GET
+@login_required
+def export_markdown(request: HttpRequest) -> HttpResponse:
+    entries = selectors.entries_for_export(user=request.user)
+    return _download(
+        exports.entries_as_markdown(entries, user=request.user),
+        content_type="text/markdown; charset=utf-8",
+        filename=_export_filename(request, "md"),
+    )
+
+
+@require_GET
+@login_required
+def export_json(request: HttpRequest) -> HttpResponse:
+    entries = selectors.entries_for_export(user=request.user)
+    profile = services.profile_get(user=request.user)
+    return _download(
+        exports.entries_as_json(entries, user=request.user, profile=profile),
+        content_type="application/json; charset=utf-8",
+        filename=_export_filename(request, "json"),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """Interface language, default writing language and tone, time zone; export; deletion."""
+    profile = services.profile_get(user=request.user)
+    initial = {
+        "ui_language": profile.ui_language,
+        "default_language": profile.default_language,
+        "default_tone": profile.default_tone,
+        "time_zone": profile.time_zone,
+    }
+    form = SettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.profile_update(user=request.user, **form.cleaned_data)
+        language = form.cleaned_data["ui_language"]
+        if language:
+            translation.activate(language)  # the confirmation reads in the new language
+        else:
+            translation.activate(translation.get_language_from_request(request))
+        messages.success(request, _("Your settings are saved."))
+        response = redirect("diaries:settings")
+        if language:
+            response.set_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                language,
+                max_age=settings.LANGUAGE_COOKIE_AGE,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+                secure=settings.LANGUAGE_COOKIE_SECURE,
+                httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+                samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            )
+        else:  # follow the browser again
+            response.delete_cookie(
+                settings.LANGUAGE_COOKIE_NAME,
+                path=settings.LANGUAGE_COOKIE_PATH,
+                domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            )
+        return response
+    return render(
+        request,
+        "diaries/settings.html",
+        {"form": form, "entry_count": selectors.entries_for_user(user=request.user).count()},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    """Delete one's account and all its data, after the password is entered again."""
+    form = AccountDeleteForm(request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        user = request.user
+        logout(request)
+        services.account_delete(user=user)
+        messages.success(request, _("Your account and all your entries are deleted. Goodbye."))
+        return redirect("login")
+    return render(
+        request,
+        "registration/account_confirm_delete.html",
+        {"form": form, "entry_count": selectors.entries_for_user(user=request.user).count()},
+    )
+
+
+# --- Sharing and reports --------------------------------------------------------------------
+
+
+@require_POST
+@login_required
+def entry_share(request: HttpRequest, pk: int) -> HttpResponse:
+    """Share an own entry by link (or run its pending automatic check again)."""
+    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
+    was_shared = entry.is_shared
+    try:
+        services.entry_share(user=request.user, entry=entry)
+    except services.ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        if not was_shared:
+            messages.success(request, _("Anyone with the link can now read this entry."))
+    return redirect(entry)
+
+
+@require_POST
+@login_required
+def entry_unshare(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
+    services.entry_unshare(user=request.user, entry=entry)
+    messages.success(request, _("The entry is private again; its link no longer works."))
+    return redirect(entry)
+
+
+class ReportForm(forms.ModelForm):
+    class Meta:
+        model = Report
+        fields = ("reason", "details")
+        widgets = {
+            "reason": forms.RadioSelect,
+            "details": forms.Textarea(attrs={"rows": 4, "maxlength": 1000}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        reason = self.fields["reason"]
+        reason.choices = [choice for choice in reason.choices if choice[0]]  # no "-----"
+        reason.label = _("Why should this entry not be here?")
+        self.fields["details"].label = _("Anything a moderator should know (optional)")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def entry_report(request: HttpRequest, token: str) -> HttpResponse:
+    """Report a shared entry to the moderators (signed-in people, rate-limited)."""
+    entry = selectors.entry_published_by_token(token=token)
+    if entry is None:
+        raise Http404("No such shared entry.")
+    shared_url = redirect("diaries:shared_entry", token=token)
+    if entry.owner_id == request.user.pk:
+        messages.info(request, _("This is your own entry."))
+        return shared_url
+    form = ReportForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.entry_report(user=request.user, entry=entry, **form.cleaned_data)
+        except services.AlreadyReported as exc:
+            messages.info(request, exc.message)
+            return shared_url
+        except services.ServiceError as exc:
+            form.add_error(None, exc.message)
+            status = 429 if isinstance(exc, services.RateLimited) else 400
+        else:
+            messages.success(request, _("Thank you. A moderator will look at this entry."))
+            return shared_url
+    response = render(
+        request,
+        "diaries/report_form.html",
+        {"entry": entry, "form": form, "token": token},
+        status=status,
+    )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "diaries.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into a 429 page.
@@ -125,7 +126,8 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Channels' in-memory layer, minus an O(connections) sweep on every message.
+            "BACKEND": "diaries.layers.FastInMemoryChannelLayer",
             "CONFIG": {"capacity": env.int("CHANNEL_LAYER_CAPACITY", default=1000)},
         }
     }
@@ -304,3 +306,25 @@ DIARY_DAILY_GENERATIONS = env.int("DIARY_DAILY_GENERATIONS", default=50)
 DIARY_MAX_RUNNING_PER_USER = env.int("DIARY_MAX_RUNNING_PER_USER", default=2)
 DIARY_USER_MESSAGES_PER_SECOND = env.int("DIARY_USER_MESSAGES_PER_SECOND", default=10)
 DIARY_MAX_SOCKETS_PER_USER = env.int("DIARY_MAX_SOCKETS_PER_USER", default=20)
+
+# --- Moderation -----------------------------------------------------------------------------
+# The automatic check of every finished generation (diaries/moderation.py): "auto" (OpenAI's
+# moderation endpoint when OPENAI_API_KEY is set and OPENAI_BASE_URL is not — most compatible
+# servers have none — else the word list), "openai", "wordlist" or "off".
+# https://platform.openai.com/docs/guides/moderation
+DIARY_MODERATION = env.str("DIARY_MODERATION", default="auto")
+if DIARY_MODERATION not in ("auto", "openai", "wordlist", "off"):
+    raise ImproperlyConfigured("DIARY_MODERATION must be auto, openai, wordlist or off.")
+DIARY_MODERATION_MODEL = env.str("DIARY_MODERATION_MODEL", default="omni-moderation-latest")
+# A compatible server with a /moderations endpoint; empty: OPENAI_BASE_URL, else OpenAI.
+DIARY_MODERATION_BASE_URL = env.str("DIARY_MODERATION_BASE_URL", default="")
+if DIARY_MODERATION == "openai" and not (
+    OPENAI_API_KEY or OPENAI_BASE_URL or DIARY_MODERATION_BASE_URL
+):
+    raise ImproperlyConfigured(
+        "DIARY_MODERATION=openai needs OPENAI_API_KEY or a base URL (DIARY_MODERATION_BASE_URL)."
+    )
+DIARY_MODERATION_TIMEOUT = env.float("DIARY_MODERATION_TIMEOUT", default=10.0)
+# Comma-separated; the word-list checker flags a text containing any of them.
+DIARY_MODERATION_WORDS = env.list("DIARY_MODERATION_WORDS", default=[])
+DIARY_REPORTS_PER_HOUR = env.int("DIARY_REPORTS_PER_HOUR", default=10)

@@ -16,6 +16,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
+from django.utils import translation
 
 from diaries import generation, services
 from diaries.models import DiaryEntry
@@ -49,6 +50,13 @@ def other_user(db):
 @pytest.fixture
 def entry(user):
     return make_entry(user)
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Django's test client leaves the last request's language active in the thread."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -423,13 +423,13 @@ async def test_the_database_is_written_at_checkpoints_not_per_token(
 
     settings.DIARY_CHECKPOINT_SECONDS = 0.25
     calls = []
-    real = services.generation_checkpoint
+    real = services.generations_checkpoint
 
     def counting(**kwargs):
-        calls.append(kwargs["seq"])
+        calls.append(dict(kwargs["texts"]))
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "generation_checkpoint", counting)
+    monkeypatch.setattr(services, "generations_checkpoint", counting)
     writer = scripted(pieces=[f"t{i} " for i in range(150)], delay=0.005)
     user = await db(make_user)
     entry = await db(make_entry, user)
@@ -441,7 +441,8 @@ async def test_the_database_is_written_at_checkpoints_not_per_token(
     assert partial.status == "generating" and partial.text and writer.text.startswith(partial.text)
     await ws.until("done", timeout=10)
     assert 1 <= len(calls) <= 8  # ≈ duration / 0.25 s, never 150
-    assert calls == sorted(calls)
+    seqs = [texts[partial.pk][1] for texts in calls if partial.pk in texts]
+    assert seqs and seqs == sorted(seqs)
 
 
 # --- bad input never crashes the socket --------------------------------------------------------

@@ -128,7 +128,7 @@ def test_finish_done_publishes_text_but_failure_keeps_the_previous_text(user, en
 @pytest.mark.django_db
 def test_sweeper_interrupts_stale_generations_keeping_the_checkpoint(user, entry):
     running = start(user, entry).generation
-    services.generation_checkpoint(generation_id=running.pk, text="so far", seq=4)
+    services.generations_checkpoint(texts={running.pk: ("so far", 4)}, alive=[running.pk])
     fresh_entry = make_entry(user)
     fresh = start(user, fresh_entry).generation
     Generation.objects.filter(pk=running.pk).update(
@@ -143,6 +143,23 @@ def test_sweeper_interrupts_stale_generations_keeping_the_checkpoint(user, entry
     assert entry.status == "interrupted"
     # The person can retry.
     assert start(user, entry).created
+
+
+@pytest.mark.django_db
+def test_checkpoint_saves_text_and_heartbeat_but_never_touches_a_finished_generation(user):
+    running = start(user, make_entry(user)).generation
+    quiet = start(user, make_entry(user)).generation
+    old = timezone.now() - dt.timedelta(seconds=30)
+    Generation.objects.filter(pk__in=[running.pk, quiet.pk]).update(heartbeat_at=old)
+    services.generations_checkpoint(texts={running.pk: ("part", 3)}, alive=[running.pk, quiet.pk])
+    running.refresh_from_db()
+    quiet.refresh_from_db()
+    assert (running.text, running.seq) == ("part", 3) and running.heartbeat_at > old
+    assert quiet.text == "" and quiet.heartbeat_at > old
+    services.generation_finish(generation_id=running.pk, status="done", text="whole", seq=9)
+    services.generations_checkpoint(texts={running.pk: ("late", 4)}, alive=[running.pk])
+    running.refresh_from_db()
+    assert (running.status, running.text, running.seq) == ("done", "whole", 9)
 
 
 @pytest.mark.django_db

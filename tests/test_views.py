@@ -13,7 +13,14 @@ from django.contrib.staticfiles import finders
 from django.utils import timezone
 
 from diaries import services
-from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
+from diaries.models import (
+    DiaryEntry,
+    EntryEdit,
+    EntryStatus,
+    Generation,
+    GenerationStatus,
+    text_digest,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -477,15 +484,17 @@ def test_shared_entry_shows_only_date_text_and_name(client, owner):
         model_name="gpt-secret",
         sharing="link",
         share_token="tok-123",
+        # Model-written text is published only once that exact text passed the check.
+        moderation_checked_digest=text_digest("Shared <em>text</em>"),
     )
 
     response = client.get("/s/tok-123/")
 
     assert response.status_code == 200
     html = response.text
-    assert '<meta name="robots" content="noindex">' in html
+    assert '<meta name="robots" content="noindex, nofollow">' in html
     assert "Shared &lt;em&gt;text&lt;/em&gt;" in html
-    assert "aiko" in html
+    assert "A Nikki user" in html and "aiko" not in html  # no display name set
     assert "SECRET NOTE" not in html
     assert "gpt-secret" not in html
     assert f"/entries/{entry.pk}/" not in html

@@ -4,6 +4,8 @@
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 10000;
 const RESYNC_AFTER_MS = 3000;
+// How often the live region tells screen-reader users how far the writing has got.
+const PROGRESS_EVERY_MS = 8000;
 const ERROR_STATUSES = new Set(["failed", "interrupted", "filtered"]);
 // Errors that answer a message; the others end a running generation and precede its `done`.
 const REFUSALS = new Set(["bad_request", "not_found", "rate_limited"]);
@@ -28,8 +30,14 @@ function start(root) {
     entryLinks: $("entry-links"),
     entryLink: $("entry-link"),
   };
-  const strings = document.getElementById("diary-strings")?.dataset ?? {};
+  const stringsElement = document.getElementById("diary-strings");
+  const strings = stringsElement?.dataset ?? {};
   const t = (key, fallback) => strings[key] || fallback;
+  // Error codes in the page's language (present when the server's messages are not).
+  const errorText = (code, message) =>
+    (code && stringsElement?.getAttribute(`data-error-${code}`)) ||
+    message ||
+    t("genericError", "The entry could not be written.");
   const isNewPage = root.dataset.mode === "new";
 
   const state = {
@@ -43,6 +51,7 @@ function start(root) {
     streaming: root.dataset.isGenerating === "true",
     lastInputs: null,
     resyncAt: 0,
+    progressAt: 0,
   };
 
   // --- rendering: at most one DOM update per animation frame ----------------------------------
@@ -79,6 +88,7 @@ function start(root) {
 
   function render() {
     frameRequested = false;
+    announceProgress();
     // Follow the text only if its end was in view before this update.
     const follow = state.writing && endIsVisible();
     if (replaceAll) {
@@ -99,6 +109,13 @@ function start(root) {
   function announce(message) {
     // The aria-live region: status changes only, never every token.
     if (el.status.textContent !== message) el.status.textContent = message;
+    state.progressAt = Date.now();
+  }
+
+  function announceProgress() {
+    // Now and then while writing: "Writing… 240 characters so far".
+    if (!state.writing || !text || Date.now() - state.progressAt < PROGRESS_EVERY_MS) return;
+    announce(t("progress", "Writing… {count} characters so far").replace("{count}", text.length));
   }
 
   function showNote(message) {
@@ -129,6 +146,7 @@ function start(root) {
   }
 
   function updateButtons() {
+    const focused = document.activeElement;
     const open = isOpen();
     if (el.write) {
       // Without a socket the new-entry form still submits the ordinary way.
@@ -138,6 +156,27 @@ function start(root) {
     if (el.retry) el.retry.disabled = state.writing || (!open && !(isNewPage && state.entry === null));
     if (el.inputs) el.inputs.disabled = state.entry !== null;
     root.setAttribute("aria-busy", state.writing ? "true" : "false");
+    keepFocus(focused);
+  }
+
+  let refocus = false;
+
+  function keepFocus(focused) {
+    // A button that had the keyboard focus was just disabled (Write while writing, Stop when
+    // done): hand the focus to the button that now makes sense, not to the page's top, as soon
+    // as there is one — unless the person has moved on to something else meanwhile.
+    const active = document.activeElement;
+    const lost = !active || active === document.body || active.matches(":disabled");
+    if (focused && root.contains(focused) && focused.matches(":disabled")) refocus = true;
+    else if (!lost) refocus = false;
+    if (!refocus) return;
+    const next = [el.stop, el.write, el.retry].find(
+      (button) => button && !button.disabled && button.getClientRects().length > 0,
+    );
+    if (next) {
+      next.focus({ preventScroll: true });
+      refocus = false;
+    }
   }
 
   function setWriting(writing) {
@@ -176,7 +215,7 @@ function start(root) {
     } else if (ERROR_STATUSES.has(status)) {
       // The error frame before `done` carries the message; a snapshot carries it itself.
       if (message) showError(message);
-      else if (el.error.hidden) showError(t("genericError", "The entry could not be written."));
+      else if (el.error.hidden) showError(errorText("", ""));
       announce(`${t(statusKey(status), status)}: ${el.errorMessage.textContent}`);
     } else {
       announce(t(statusKey(status), status));
@@ -291,7 +330,9 @@ function start(root) {
         setWriting(true);
         announce(t("writing", "Writing…"));
       } else {
-        finish(frame.status, { message: frame.message });
+        finish(frame.status, {
+          message: frame.code || frame.message ? errorText(frame.code, frame.message) : "",
+        });
       }
     },
 
@@ -334,7 +375,7 @@ function start(root) {
       }
       const refused = state.pending !== null || REFUSALS.has(frame.code);
       state.pending = null;
-      const message = frame.message || t("genericError", "Something went wrong.");
+      const message = errorText(frame.code, frame.message);
       showError(message);
       announce(`${t("errorPrefix", "Error:")} ${message}`);
       // A running generation's error is followed by its `done`; a refused request ends here.
@@ -387,6 +428,7 @@ function start(root) {
     if (!state.writing || state.entry === null) return;
     if (send({ action: "cancel", entry: state.entry })) {
       announce(t("stopping", "Stopping…"));
+      if (document.activeElement === el.stop) refocus = true; // Regenerate gets it when stopped
       el.stop.disabled = true;
     }
   });
