@@ -20,15 +20,14 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx2
 import pytest
 
 from .sse_server import Script, ScriptedOpenAIServer
+from .test_live_daphne import wait_healthy
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -148,16 +147,7 @@ class LiveServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.HTTPError:
-                pass
-            assert self.proc.poll() is None, "daphne exited at start: see daphne.log"
-            time.sleep(0.1)
-        raise AssertionError("daphne did not answer /healthz")
+        wait_healthy(self.base, self.proc, details=lambda: "see daphne.log")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -38,6 +38,23 @@ def record(name: str, **figures) -> None:
     path.write_text(json.dumps(data, indent=2))
 
 
+def wait_healthy(
+    base: str, proc: subprocess.Popen, *, timeout: float = 30, details=lambda: ""
+) -> None:
+    """Wait until a started server answers /healthz with 200; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited at start\n{details()}")
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not answer /healthz\n{details()}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -107,16 +124,7 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.HTTPError:
-                pass
-            assert self.proc.poll() is None, "daphne exited at start"
-            time.sleep(0.1)
-        raise AssertionError("daphne did not answer /healthz")
+        wait_healthy(self.base, self.proc)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

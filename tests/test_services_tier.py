@@ -26,7 +26,7 @@ import pytest
 import redis
 from psycopg import sql
 
-from tests.test_live_daphne import INPUTS, ROOT, Server, frames_until, free_port
+from tests.test_live_daphne import INPUTS, ROOT, Server, frames_until, free_port, wait_healthy
 
 # The server databases to use; each test gets a database of its own on this PostgreSQL.
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -121,17 +121,7 @@ class EntrypointServer(Server):
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx2.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx2.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the entrypoint exited at start:\n{self.output()}")
-            time.sleep(0.2)
-        raise AssertionError(f"daphne did not answer /healthz:\n{self.output()}")
+        wait_healthy(self.base, self.proc, timeout=60, details=self.output)
 
     def output(self) -> str:
         self.log.flush()
