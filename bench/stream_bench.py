@@ -45,7 +45,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -63,6 +62,8 @@ import httpx2  # noqa: E402
 
 from bench.upstream import bench_tokens  # noqa: E402
 from bench.wsclient import WSClient, connect  # noqa: E402
+from tests.local_servers import RedisServer as Redis  # noqa: E402
+from tests.local_servers import free_port  # noqa: E402
 
 PY = sys.executable
 PASSWORD = "bench-diary-passphrase-42"
@@ -71,12 +72,6 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def proc_cpu(pid: int) -> float:
@@ -213,47 +208,6 @@ class Upstream:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         return ""
-
-
-class Redis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 class Daphne:

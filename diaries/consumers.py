@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from . import protocol, realtime, selectors, services
 from .forms import EntryInputsForm
-from .generation import get_hub, group_for
+from .generation import get_hub
 from .models import DiaryEntry, GenerationStatus, Language
 from .protocol import ClientError
 
@@ -103,7 +103,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         for task in self.timers:
             task.cancel()
         for entry_id in list(self.watching):
-            await self.channel_layer.group_discard(group_for(entry_id), self.channel_name)
+            await self.channel_layer.group_discard(
+                realtime.entry_group(entry_id), self.channel_name
+            )
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -200,34 +202,12 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         entry = await self.own_entry(protocol.entry_id(message))
         if entry.pk not in self.watching:
             await self.attach(entry)  # so this socket sees the saved end
-        hub = get_hub()
-        if hub.local(entry.pk) is not None:
-            await hub.stop(entry_id=entry.pk)
+        if get_hub().stop(entry_id=entry.pk):
             return
         running = await database_sync_to_async(selectors.generation_running)(entry_id=entry.pk)
         if running is None:
             raise protocol.bad("This entry is not being written.", entry=entry.pk)
-        if selectors.generation_is_fresh(running) and running.owner_channel:
-            await hub.stop(entry_id=entry.pk, owner_channel=running.owner_channel)
-            return
-        # Its process is gone: cancel it here, keeping the last checkpoint.
-        ended = await database_sync_to_async(services.generation_cancel_orphan)(
-            generation_id=running.pk
-        )
-        if ended is not None:
-            await self.channel_layer.group_send(
-                group_for(entry.pk),
-                {
-                    "type": "diary.done",
-                    "entry": entry.pk,
-                    "generation": ended.pk,
-                    "status": ended.status,
-                    "text": ended.text,
-                    "seq": ended.seq,
-                    "usage": None,
-                    "finish_reason": "",
-                },
-            )
+        await database_sync_to_async(services.generation_stop)(generation=running)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -253,7 +233,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         watch = self.watching.get(entry_id)
         if watch is None:
             watch = self.watching[entry_id] = Watch()
-            await self.channel_layer.group_add(group_for(entry_id), self.channel_name)
+            await self.channel_layer.group_add(realtime.entry_group(entry_id), self.channel_name)
         return watch
 
     async def attach(self, entry: DiaryEntry) -> None:

@@ -28,7 +28,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import services
+from . import realtime, services
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
 from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
@@ -38,10 +38,6 @@ logger = logging.getLogger(__name__)
 STOP_CANCELLED = "cancelled"
 STOP_INTERRUPTED = "interrupted"
 STOP_TIMEOUT = "timeout"
-
-
-def group_for(entry_id: int) -> str:
-    return f"entry-{entry_id}"
 
 
 def writer_request_for(entry: DiaryEntry) -> WriterRequest:
@@ -70,7 +66,7 @@ class Runner:
         self.generation_id = generation_id
         self.writer = writer
         self.request = request
-        self.group = group_for(entry_id)
+        self.group = realtime.entry_group(entry_id)
         self.status = GenerationStatus.GENERATING.value
         self.text = ""  # everything flushed so far, i.e. deltas 1..seq
         self.seq = 0
@@ -390,16 +386,13 @@ class Hub:
             )
         return result
 
-    async def stop(self, *, entry_id: int, owner_channel: str = "") -> bool:
-        """Stop the entry's running generation wherever it runs. False if none answers here."""
+    def stop(self, *, entry_id: int) -> bool:
+        """Stop the entry's generation if it runs in this process."""
         runner = self.local(entry_id)
-        if runner is not None:
-            runner.stop(STOP_CANCELLED)
-            return True
-        if owner_channel and owner_channel != self.channel:
-            await self.layer.send(owner_channel, {"type": "hub.cancel", "entry": entry_id})
-            return True
-        return False
+        if runner is None:
+            return False
+        runner.stop(STOP_CANCELLED)
+        return True
 
     async def ask_snapshot(self, *, owner_channel: str, entry_id: int, reply_to: str) -> None:
         await self.layer.send(

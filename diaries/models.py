@@ -128,11 +128,6 @@ class DiaryEntry(models.Model):
         return reverse("diaries:entry_detail", args=[self.pk])
 
     @property
-    def group_name(self) -> str:
-        """The channel-layer group every viewer of this entry joins."""
-        return f"entry-{self.pk}"
-
-    @property
     def is_shared(self) -> bool:
         return self.sharing == Sharing.LINK and bool(self.share_token)
 

@@ -14,6 +14,11 @@ from channels.layers import get_channel_layer
 CLOSE_EVENT = "diary.close"
 
 
+def entry_group(entry_id: int) -> str:
+    """The group every viewer of an entry joins; its stream's frames go there."""
+    return f"entry-{entry_id}"
+
+
 def user_group(user_id: int) -> str:
     return f"user-{user_id}"
 

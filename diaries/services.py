@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -20,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import moderation, selectors
+from . import moderation, realtime, selectors
 from .models import (
     DiaryEntry,
     EntryEdit,
@@ -370,25 +371,44 @@ def generation_cancel_orphan(*, generation_id: int) -> Generation | None:
         return generation
 
 
+def generation_stop(*, generation: Generation) -> None:
+    """Stop a running generation wherever it runs (its text is kept).
+
+    The process running it is asked over the channel layer; when that process is gone, the
+    generation is cancelled here with its last checkpoint, and its watchers are told.
+    """
+    layer = get_channel_layer()
+    if generation.owner_channel and selectors.generation_is_fresh(generation):
+        async_to_sync(layer.send)(
+            generation.owner_channel, {"type": "hub.cancel", "entry": generation.entry_id}
+        )
+        return
+    ended = generation_cancel_orphan(generation_id=generation.pk)
+    if ended is not None:
+        async_to_sync(layer.group_send)(
+            realtime.entry_group(ended.entry_id),
+            {
+                "type": "diary.done",
+                "entry": ended.entry_id,
+                "generation": ended.pk,
+                "status": ended.status,
+                "text": ended.text,
+                "seq": ended.seq,
+                "usage": None,
+                "finish_reason": "",
+            },
+        )
+
+
 def user_sockets_and_generations_stop(*, user, reason: str) -> int:
     """Close a user's sockets everywhere and stop their running generations (text kept).
 
     Returns how many generations were asked to stop.
     """
-    from channels.layers import get_channel_layer
-
-    from . import realtime
-
     realtime.sockets_close_for_user(user_id=user.pk, reason=reason)
-    layer = get_channel_layer()
     running = list(Generation.objects.filter(entry__owner=user, status=GenerationStatus.GENERATING))
     for generation in running:
-        if generation.owner_channel and selectors.generation_is_fresh(generation):
-            async_to_sync(layer.send)(
-                generation.owner_channel, {"type": "hub.cancel", "entry": generation.entry_id}
-            )
-        else:
-            generation_cancel_orphan(generation_id=generation.pk)
+        generation_stop(generation=generation)
     return len(running)
 
 

@@ -575,3 +575,31 @@ async def test_sendmessage_language_defaults_to_the_site_language(scripted, sock
     started = await ws.until("started")
     await ws.until("done")
     assert (await db(entry_row, started["entry"])).language == "ja"
+
+
+async def test_cancel_when_the_owning_process_is_gone_keeps_the_checkpoint(socket_for):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    stale = timezone.now() - dt.timedelta(minutes=5)
+    await db(
+        Generation.objects.create,
+        entry=entry,
+        status="generating",
+        text="kept so far",
+        seq=4,
+        writer="openai",
+        tone="plain",
+        language="en",
+        heartbeat_at=stale,
+        owner_channel="specific.inmemory!crashed-process",
+    )
+    ws = await socket_for(user)
+    await ws.send({"action": "cancel", "entry": entry.pk})
+    done = await ws.until("done")
+    assert (done["status"], done["text"]) == ("cancelled", "kept so far")
+    [gen] = await db(generations, entry.pk)
+    assert (gen.status, gen.text) == ("cancelled", "kept so far")

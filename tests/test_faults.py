@@ -14,8 +14,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -24,7 +22,8 @@ import httpx2
 import psycopg
 import pytest
 
-from .test_live_daphne import INPUTS, Server, frames_until, free_port, record, wait_for
+from .local_servers import RedisServer, free_port
+from .test_live_daphne import INPUTS, Server, frames_until, record, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.asyncio, pytest.mark.timeout(150)]
 
@@ -57,53 +56,6 @@ def pg_database():
     yield name
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-class RedisServer:
-    """A private redis-server that a test may stop and start again on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, timeout=10)
-
-    def _answers(self) -> bool:
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", self.port), 1) as s,
-        ):
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
-        return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,8 @@ from pathlib import Path
 import httpx2
 import pytest
 from websockets.asyncio.client import connect
+
+from .local_servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a-long-diary-passphrase-42"
@@ -53,12 +54,6 @@ def wait_healthy(
             raise AssertionError(f"the server exited at start\n{details()}")
         time.sleep(0.1)
     raise AssertionError(f"the server did not answer /healthz\n{details()}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
