@@ -2,7 +2,8 @@
 
 - Counts every SQL statement that writes (INSERT / UPDATE / DELETE), by verb and table, on every
   database connection the process opens (`connection_created` → an execute wrapper).
-- Counts calls of the generation services (checkpoint, heartbeat, finish) by wrapping them in
+- Counts calls of the generation services (start, finish; the hub's batched checkpoint counted
+  once per generation it saves) by wrapping them in
   `diaries.services`, which `diaries.generation` looks up at call time.
 - `with_stats(app)`: the app, plus `GET /__bench__/stats` answering these counters as JSON
   (with the process id), so the bench reads them between phases without stopping the server.
@@ -47,6 +48,21 @@ def _wrap(module: Any, name: str) -> None:
     setattr(module, name, counted)
 
 
+def _wrap_batched_checkpoint(module: Any) -> None:
+    """The hub saves all of its runners in one call: count one checkpoint per generation whose
+    text it saves and one heartbeat per generation it only marks alive."""
+    original = module.generations_checkpoint
+
+    def counted(*, texts: dict, alive: list) -> Any:
+        CALLS["generation_checkpoint"] += len(texts)
+        CALLS["generation_heartbeat"] += len([gid for gid in alive if gid not in texts])
+        CALLS["generations_checkpoint"] += 1
+        return original(texts=texts, alive=alive)
+
+    counted.__wrapped__ = original  # type: ignore[attr-defined]
+    module.generations_checkpoint = counted
+
+
 _installed = False
 
 
@@ -60,6 +76,8 @@ def install() -> None:
     from diaries import services
 
     connection_created.connect(_on_connection, weak=False)
+    if hasattr(services, "generations_checkpoint"):
+        _wrap_batched_checkpoint(services)
     for name in (
         "generation_start",
         "generation_checkpoint",

@@ -832,10 +832,11 @@ class Bench:
         try:
             await self.warm_up(server)
             result: dict[str, Any] = {"app": app}
-            result["memory"] = await self.memory(server)
-            await asyncio.sleep(1)
-            result["single"] = await self.single(server)
-            await asyncio.sleep(1)
+            if not a.sweep_only:
+                result["memory"] = await self.memory(server)
+                await asyncio.sleep(1)
+                result["single"] = await self.single(server)
+                await asyncio.sleep(1)
             result["sweep"] = await self.sweep(server, a.levels)
             if name == "nikki" and a.slow_clients:
                 await asyncio.sleep(1)
@@ -918,6 +919,10 @@ def ratios(nikki: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
         mine = {lv["streams"]: lv for lv in nikki["sweep"]["levels"] if lv["ok"]}
         theirs = {lv["streams"]: lv for lv in naive["sweep"]["levels"] if lv["ok"]}
         common = sorted(set(mine) & set(theirs))
+        if not common:  # no level both passed: the largest both ran
+            mine = {lv["streams"]: lv for lv in nikki["sweep"]["levels"]}
+            theirs = {lv["streams"]: lv for lv in naive["sweep"]["levels"]}
+            common = sorted(set(mine) & set(theirs))
         if not common:
             return None, None, None
         n = common[-1]
@@ -935,6 +940,8 @@ def ratios(nikki: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ratio_of(nikki: dict[str, Any], naive: dict[str, Any], key: str) -> float | None:
+    if "memory" not in nikki or "memory" not in naive:
+        return None
     a = nikki["memory"]["level"][key]
     b = naive["memory"]["level"][key]
     return round(b / a, 2) if a and b else None
@@ -985,9 +992,9 @@ def markdown(out: dict[str, Any]) -> str:
             "one stream: added latency p50 / p99 (ms)",
             lambda r: f"{r['single']['latency_p50_ms']} / {r['single']['latency_p99_ms']}",
         )
+        below = out[paths[0]].get("single", {}).get("below_window_rate", 0)
         row(
-            f"one stream at {out[paths[0]]['single']['below_window_rate']:g} tok/s "
-            "(slower than the window): added latency p50 / p99 (ms)",
+            f"one stream at {below:g} tok/s (slower than the window): added latency p50 / p99 (ms)",
             lambda r: (
                 f"{r['single']['below_window_latency_ms']['p50']} / "
                 f"{r['single']['below_window_latency_ms']['p99']}"
@@ -1004,7 +1011,7 @@ def markdown(out: dict[str, Any]) -> str:
         row("… of which first token → client (ms)", lambda r: r["single"]["first_relay_ms"])
         row("RSS per idle connection (KB)", lambda r: r["memory"]["rss_per_idle_connection_kb"])
         row(
-            f"RSS per active stream (KB, N={out[paths[0]]['memory']['idle_connections']})",
+            f"RSS per active stream (KB, N={out[paths[0]].get('memory', {}).get('idle_connections')})",
             lambda r: r["memory"]["rss_per_active_stream_kb"],
         )
         row(
@@ -1027,7 +1034,8 @@ def markdown(out: dict[str, Any]) -> str:
                 "clients CPU | frames/token | B/token | DB writes/gen | RSS peak MB | problems |",
                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             ]
-            for lv in [out[p]["memory"]["level"], *out[p]["sweep"]["levels"]]:
+            memory = [out[p]["memory"]["level"]] if "memory" in out[p] else []
+            for lv in [*memory, *out[p]["sweep"]["levels"]]:
                 lat = lv["latency_ms"]
                 lines.append(
                     f"| {lv['label']} | {'yes' if lv['ok'] else 'no'} | {lat['p50']} | "
@@ -1111,6 +1119,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "DJANGO_SETTINGS_MODULE=bench.settings_fastmem (repeatable)",
     )
     p.add_argument("--no-refine", dest="refine", action="store_false")
+    p.add_argument(
+        "--sweep-only", action="store_true", help="skip the memory and one-stream phases"
+    )
     p.add_argument("--out", default=str(ROOT / "var" / "bench"), help="where results are saved")
     a = p.parse_args(argv)
     quick = a.quick

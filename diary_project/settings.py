@@ -86,12 +86,17 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 # DATABASE_URL, e.g. postgres://nikki:secret@db:5432/nikki; SQLite under var/ by default.
-# CONN_MAX_AGE stays 0 under ASGI: persistent connections pile up per thread.
+# CONN_MAX_AGE stays 0 for a database server under ASGI: each request's sync code runs in a
+# thread of its own, and persistent connections pile up per thread (docs/benchmark.md).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nikki.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite is a file, not a server: a connection is closed with its thread and costs nothing
+    # while open, but opening one (the PRAGMAs, Django's SQL functions) cost 17 % of the
+    # server's CPU in the benchmark, because every database_sync_to_async call opened one.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
     # WAL lets readers proceed during a write; IMMEDIATE avoids upgrade deadlocks.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -281,6 +286,11 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
 OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=5.0)
 OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+# The openai client's HTTP transport: "aiohttp" (openai's DefaultAioHttpClient; less CPU per
+# streamed token, docs/benchmark.md) or "httpx" (the client's default, httpx2).
+OPENAI_HTTP_CLIENT = env.str("OPENAI_HTTP_CLIENT", default="aiohttp")
+if OPENAI_HTTP_CLIENT not in ("aiohttp", "httpx"):
+    raise ImproperlyConfigured('OPENAI_HTTP_CLIENT must be "aiohttp" or "httpx".')
 # Some OpenAI-compatible servers only understand the deprecated max_tokens.
 OPENAI_MAX_TOKENS_PARAM = env.str("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
 DIARY_MAX_TOKENS = env.int("DIARY_MAX_TOKENS", default=900)

@@ -54,9 +54,16 @@ async def collect(writer: OpenAIWriter, req: WriterRequest | None = None):
     return pieces, finish, error
 
 
+WAYS = {  # name → (parser, HTTP transport)
+    "raw": ("raw", "aiohttp"),  # what the app uses
+    "raw-httpx": ("raw", "httpx"),
+    "stock": ("stock", "httpx"),  # the openai client exactly as shipped
+}
+
+
 def writers(server: ScriptedOpenAIServer, **kw) -> dict[str, OpenAIWriter]:
     return {
-        parser: OpenAIWriter.from_config(
+        name: OpenAIWriter.from_config(
             api_key=KEY,
             base_url=server.base_url,
             model="m",
@@ -64,9 +71,19 @@ def writers(server: ScriptedOpenAIServer, **kw) -> dict[str, OpenAIWriter]:
             connect_timeout=2.0,
             max_retries=kw.get("max_retries", 0),
             parser=parser,  # type: ignore[arg-type]
+            http=http,  # type: ignore[arg-type]
         )
-        for parser in ("raw", "stock")
+        for name, (parser, http) in WAYS.items()
     }
+
+
+def boundaries(pieces: list[str]) -> set[int]:
+    """Where the text is cut into pieces (character offsets)."""
+    cuts, at = set(), 0
+    for piece in pieces:
+        at += len(piece)
+        cuts.add(at)
+    return cuts
 
 
 SCRIPTS = [
@@ -100,16 +117,20 @@ async def test_raw_and_stock_parsers_agree(
     script: Script,
 ) -> None:
     openai_server.set_script(script)
-    results = {}
-    for parser, writer in writers(openai_server).items():
+    results, cuts = {}, {}
+    for name, writer in writers(openai_server).items():
         pieces, finish, error = await collect(writer)
-        results[parser] = (
-            pieces,
+        results[name] = (
+            "".join(pieces),
             finish,
             None if error is None else (error.code, error.status, error.message),
         )
+        cuts[name] = boundaries(pieces)
         await writer.aclose()
-    assert results["raw"] == results["stock"]
+    assert results["raw"] == results["raw-httpx"] == results["stock"]
+    # The raw path may hand over the chunks of one network read as one piece, but it never
+    # cuts a chunk.
+    assert cuts["raw"] <= cuts["stock"] and cuts["raw-httpx"] <= cuts["stock"]
 
 
 @pytest.mark.asyncio
@@ -118,11 +139,12 @@ async def test_slow_first_byte_times_out_the_same(
 ) -> None:
     openai_server.set_script(Script(tokens=TOKENS, delay=2.0))
     codes = {}
-    for parser, writer in writers(openai_server, timeout=0.3).items():
+    for name, writer in writers(openai_server, timeout=0.3).items():
         pieces, finish, error = await collect(writer)
-        codes[parser] = (pieces, finish, error and error.code)
+        codes[name] = (pieces, finish, error and error.code)
         await writer.aclose()
-    assert codes["raw"] == codes["stock"] == (TOKENS[:1], None, "upstream_timeout")
+    assert codes["raw"] == codes["raw-httpx"] == codes["stock"]
+    assert codes["raw"] == (TOKENS[:1], None, "upstream_timeout")
 
 
 @pytest.mark.asyncio
@@ -130,12 +152,15 @@ async def test_the_raw_path_reuses_the_connection_after_done(
     openai_server: ScriptedOpenAIServer,  # noqa: F811
 ) -> None:
     openai_server.set_script(Script(tokens=TOKENS))
-    writer = writers(openai_server)["raw"]
-    for _ in range(3):
-        pieces, finish, error = await collect(writer)
-        assert error is None and pieces == TOKENS and finish is not None
-    await writer.aclose()
-    assert openai_server.connections == 1  # drained after [DONE], back to the pool
+    for name in ("raw", "raw-httpx"):
+        before = openai_server.connections
+        writer = writers(openai_server)[name]
+        for _ in range(3):
+            pieces, finish, error = await collect(writer)
+            assert error is None and "".join(pieces) == "".join(TOKENS) and finish is not None
+        await writer.aclose()
+        # drained after [DONE], back to the pool
+        assert openai_server.connections - before == 1, name
 
 
 @pytest.mark.asyncio

@@ -27,6 +27,7 @@ def writer_from_settings() -> Writer:
             max_retries=settings.OPENAI_MAX_RETRIES,
             max_tokens_param=settings.OPENAI_MAX_TOKENS_PARAM,
             temperature=settings.DIARY_TEMPERATURE,
+            http=settings.OPENAI_HTTP_CLIENT,
         )
     from .offline import OfflineWriter
 

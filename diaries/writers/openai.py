@@ -41,7 +41,13 @@ import openai
 
 from .base import Finish, Usage, WriterError, WriterRequest
 
-__all__ = ["PLACEHOLDER_API_KEY", "OpenAIWriter", "map_error", "sse_events"]
+__all__ = [
+    "PLACEHOLDER_API_KEY",
+    "OpenAIWriter",
+    "map_error",
+    "sse_event_batches",
+    "sse_events",
+]
 
 logger = logging.getLogger("diaries.writers.openai")
 
@@ -125,6 +131,29 @@ def _is_transport_failure(exc: BaseException) -> bool:
     )
 
 
+try:
+    from aiohttp import ClientConnectorError as _AiohttpConnectError
+except ImportError:  # openai without its aiohttp extra: only OPENAI_HTTP_CLIENT=httpx works
+    _CONNECT_ERRORS: tuple[type[BaseException], ...] = (ConnectionRefusedError,)
+else:
+    _CONNECT_ERRORS = (ConnectionRefusedError, _AiohttpConnectError)
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection that could not be made (refused, unreachable, no such host).
+
+    openai's aiohttp transport raises aiohttp's connector error as httpx's `ConnectTimeout`,
+    which the client reports as `APITimeoutError`; the cause tells the truth."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, _CONNECT_ERRORS):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def map_error(exc: BaseException, *, model: str = "") -> WriterError:
     """The `WriterError` a person sees for an exception raised while streaming from the model.
 
@@ -135,6 +164,8 @@ def map_error(exc: BaseException, *, model: str = "") -> WriterError:
     code = _error_code(exc)
 
     # Failures before or during the transfer, without an HTTP status.
+    if _refused(exc):
+        return WriterError("upstream_unavailable", MSG_UNAVAILABLE)
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException | TimeoutError):
         return WriterError("upstream_timeout", MSG_TIMEOUT)
     if isinstance(exc, openai.APIConnectionError):
@@ -227,6 +258,16 @@ async def sse_events(
     dispatched on a blank line when it has an event name, data, a last event id or a retry —
     without building an object per event. Read errors are raised as the stock stream raises
     them: `APITimeoutError`, `APIConnectionError`."""
+    async for batch in sse_event_batches(response):
+        for event in batch:
+            yield event
+
+
+async def sse_event_batches(
+    response: httpx2.Response,
+) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """`sse_events`, grouped by network read: the events completed by each chunk of the body,
+    so that a reader behind a busy event loop handles what has piled up in one step."""
     pending = b""  # the unfinished last line
     skip_lf = False  # the previous chunk ended with CR: a LF starting this one is its CRLF
     event: str | None = None
@@ -248,12 +289,13 @@ async def sse_events(
             if b"\n" not in chunk:
                 continue
             *lines, pending = pending.split(b"\n")
+            batch = []
             for line in lines:
                 if line.startswith(b"data: "):  # the common case first
                     data.append(line[6:])
                 elif not line:
                     if event or data or last_id or retry:
-                        yield event, b"\n".join(data).decode("utf-8")
+                        batch.append((event, b"\n".join(data).decode("utf-8")))
                     event, data, retry = None, [], False
                 elif line[:1] == b":":
                     continue
@@ -270,6 +312,8 @@ async def sse_events(
                             last_id = value
                     elif name == b"retry":
                         retry = retry or value.strip().lstrip(b"+-").isdigit()
+            if batch:
+                yield batch
     except _TIMEOUT_ERRORS as err:
         raise openai.APITimeoutError(request=response.request) from err
     except _REQUEST_ERRORS as err:
@@ -346,6 +390,7 @@ class OpenAIWriter:
         http_client: httpx2.AsyncClient | None = None,
         client: openai.AsyncOpenAI | None = None,
         parser: Literal["raw", "stock"] = "raw",
+        http: Literal["aiohttp", "httpx"] = "aiohttp",
     ) -> OpenAIWriter:
         """Build the writer and its `AsyncOpenAI` client (or use the `client` given, for tests).
 
@@ -364,7 +409,7 @@ class OpenAIWriter:
                 api_key = PLACEHOLDER_API_KEY
             loop = _running_loop() if http_client is None else None
             if loop is not None:
-                shared_key = (api_key, base_url, timeout, connect_timeout, max_retries)
+                shared_key = (api_key, base_url, timeout, connect_timeout, max_retries, http)
                 entry = _SHARED.get(loop, {}).get(shared_key)
                 if entry is not None and not entry.client.is_closed():
                     client = entry.client
@@ -376,6 +421,11 @@ class OpenAIWriter:
                 }
                 if base_url:
                     kwargs["base_url"] = base_url
+                if http_client is None and http == "aiohttp":
+                    # openai's documented aiohttp transport (`openai[aiohttp]`): the client,
+                    # its retries, timeouts and errors are unchanged; aiohttp parses the HTTP
+                    # response in C and hands over everything that has arrived in one read.
+                    http_client = openai.DefaultAioHttpClient()
                 if http_client is not None:
                     kwargs["http_client"] = http_client
                 client = openai.AsyncOpenAI(**kwargs)
@@ -443,34 +493,47 @@ class OpenAIWriter:
                     **self._params(request)
                 )
                 response = (await manager.__aenter__()).http_response
-                async for _event, data in sse_events(response):
-                    if data.startswith("[DONE]"):
+                done = False
+                async for batch in sse_event_batches(response):
+                    # The pieces of one read go out as one piece: under load several chunks
+                    # arrive together, and each piece costs the relay a step.
+                    pieces: list[str] = []
+                    error: Exception | None = None
+                    for _event, data in batch:
+                        if data.startswith("[DONE]"):
+                            done = True
+                            break
+                        chunk = loads(data)
+                        if not isinstance(chunk, dict):
+                            continue
+                        if chunk.get("error"):
+                            error = _stream_error(chunk, response.request)
+                            if error is not None:
+                                break
+                        counts = chunk.get("usage")
+                        if isinstance(counts, dict):
+                            usage = Usage(
+                                prompt_tokens=counts.get("prompt_tokens"),
+                                completion_tokens=counts.get("completion_tokens"),
+                                total_tokens=counts.get("total_tokens"),
+                            )
+                        for choice in chunk.get("choices") or ():
+                            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+                                continue
+                            delta = choice.get("delta")
+                            content = delta.get("content") if isinstance(delta, dict) else None
+                            if content and isinstance(content, str):
+                                pieces.append(content)
+                            if choice.get("finish_reason"):
+                                finish_reason = str(choice["finish_reason"])
+                    if pieces:
+                        yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+                    if error is not None:
+                        raise error
+                    if done:
                         if response.http_version == "HTTP/1.1":
                             await _drain(response)
                         break
-                    chunk = loads(data)
-                    if not isinstance(chunk, dict):
-                        continue
-                    if chunk.get("error"):
-                        error = _stream_error(chunk, response.request)
-                        if error is not None:
-                            raise error
-                    counts = chunk.get("usage")
-                    if isinstance(counts, dict):
-                        usage = Usage(
-                            prompt_tokens=counts.get("prompt_tokens"),
-                            completion_tokens=counts.get("completion_tokens"),
-                            total_tokens=counts.get("total_tokens"),
-                        )
-                    for choice in chunk.get("choices") or ():
-                        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                            continue
-                        delta = choice.get("delta")
-                        content = delta.get("content") if isinstance(delta, dict) else None
-                        if content and isinstance(content, str):
-                            yield content
-                        if choice.get("finish_reason"):
-                            finish_reason = str(choice["finish_reason"])
             except Exception as exc:
                 self._raise_unless_finished(exc, finish_reason)
         finally:
