@@ -35,7 +35,10 @@ logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 MAX_BUFFERED_EVENTS = 2000
+# `watch` refused (too soon after the last snapshot) this many times in a row closes the socket.
+MAX_REFUSED_WATCHES = 3
 
 # Open sockets per user in this process (DIARY_MAX_SOCKETS_PER_USER).
 _open_sockets: dict[int, int] = {}
@@ -50,6 +53,12 @@ class Watch:
     synced: bool = False  # False while waiting for a snapshot; events are buffered meanwhile
     buffer: list[dict[str, Any]] = field(default_factory=list)
     attempt: int = 0  # ignores late answers to an earlier snapshot request
+    # The `watch` throttle: when the client last got a snapshot for asking, of which
+    # generation and entry status, and how many times since it asked again too soon.
+    watched_at: float | None = None
+    watched_status: str = ""
+    snapshot_generation: int | None = None
+    refused: int = 0
 
 
 class TokenBucket:
@@ -70,6 +79,8 @@ class TokenBucket:
 
 
 class DiaryConsumer(AsyncWebsocketConsumer):
+    closing = False  # closed by us: what the client sends meanwhile is not answered
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -117,6 +128,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     # --- client → server ---------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.closing:
+            return
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > settings.DIARY_MAX_MESSAGE_BYTES:
             await self.send_json(
@@ -195,7 +208,40 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     async def action_watch(self, message: dict[str, Any]) -> None:
         """Attach: the text so far, then the live rest."""
         entry = await self.own_entry(protocol.entry_id(message))
+        if await self.watch_refused(entry):
+            return
         await self.attach(entry)
+
+    async def watch_refused(self, entry: DiaryEntry) -> bool:
+        """At most one snapshot of an entry per DIARY_SNAPSHOT_TIMEOUT for this socket, unless
+        the generation moved on (a new one started, or the entry's status changed): a client
+        that stopped reading but keeps asking must not make the server queue snapshot after
+        snapshot. Asking too soon gets `rate_limited` (the page asks again later); more than
+        MAX_REFUSED_WATCHES times in a row closes the socket with 1013 (try again later)."""
+        watch = await self.join(entry.pk)
+        now = time.monotonic()
+        if (
+            watch.watched_at is None
+            or now - watch.watched_at >= settings.DIARY_SNAPSHOT_TIMEOUT
+            or entry.status != watch.watched_status
+            or watch.generation != watch.snapshot_generation
+        ):
+            watch.watched_at, watch.watched_status, watch.refused = now, entry.status, 0
+            return False
+        watch.refused += 1
+        if watch.refused <= MAX_REFUSED_WATCHES:
+            raise ClientError(
+                "rate_limited",
+                "The text of this entry was just sent; ask again in a moment.",
+                entry=entry.pk,
+            )
+        logger.info("closing a socket that keeps asking for snapshots (entry %s)", entry.pk)
+        await self.send_error(
+            "rate_limited", "Too many requests for the same text; reconnect later.", entry=entry.pk
+        )
+        self.closing = True
+        await self.close(code=CLOSE_TRY_AGAIN_LATER)
+        return True
 
     async def action_cancel(self, message: dict[str, Any]) -> None:
         """Stop the entry's running generation; its partial text is kept."""
@@ -285,6 +331,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             if watch is None or watch.synced or watch.attempt != attempt:
                 return
             watch.generation = snapshot.get("generation")
+            watch.snapshot_generation = watch.generation
             watch.last = snapshot["seq"]
             watch.synced = True
             await self.send_json({"type": "snapshot", **snapshot})
@@ -344,6 +391,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return user.pk if user.is_authenticated else None
 
     async def send_json(self, content: dict[str, Any]) -> None:
+        if self.closing:  # closed by us (1013): daphne refuses frames after the close frame
+            return
         await self.send(text_data=json.dumps(content, ensure_ascii=False))
 
     async def send_error(self, code: str, message: str, *, entry: int | None = None) -> None:

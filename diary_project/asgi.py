@@ -15,6 +15,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from diaries import backpressure  # noqa: E402
 from diaries.generation import start_with_server  # noqa: E402
 from diaries.routing import websocket_urlpatterns  # noqa: E402
 
@@ -28,3 +29,5 @@ application = ProtocolTypeRouter(
 )
 
 start_with_server()
+# Under daphne: drop a WebSocket whose client stops reading (DIARY_WS_MAX_BUFFER_BYTES).
+backpressure.install()

@@ -317,7 +317,12 @@ DIARY_MAX_RUNNING_PER_USER = env.int("DIARY_MAX_RUNNING_PER_USER", default=2)
 DIARY_USER_MESSAGES_PER_SECOND = env.int("DIARY_USER_MESSAGES_PER_SECOND", default=10)
 DIARY_MAX_SOCKETS_PER_USER = env.int("DIARY_MAX_SOCKETS_PER_USER", default=20)
 
+# Also: one socket gets at most one snapshot of an entry per this many seconds, unless its
+# generation moved on; asking sooner gets `rate_limited`, and again and again closes it (1013).
 # --- Moderation -----------------------------------------------------------------------------
+# A WebSocket whose client leaves more than this many bytes unread in the server's send buffer
+# is dropped (it reconnects and resynchronises); 0 turns the guard off. diaries/backpressure.py.
+DIARY_WS_MAX_BUFFER_BYTES = env.int("DIARY_WS_MAX_BUFFER_BYTES", default=1024 * 1024)
 # The automatic check of every finished generation (diaries/moderation.py): "auto" (OpenAI's
 # moderation endpoint when OPENAI_API_KEY is set and OPENAI_BASE_URL is not — most compatible
 # servers have none — else the word list), "openai", "wordlist" or "off".

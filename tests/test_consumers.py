@@ -525,6 +525,7 @@ async def test_an_oversize_message_closes_with_1009(socket_for, settings):
 async def test_too_many_messages_are_rate_limited(socket_for, settings):
     settings.DIARY_MESSAGE_BURST = 3
     settings.DIARY_MESSAGES_PER_SECOND = 0.5
+    settings.DIARY_SNAPSHOT_TIMEOUT = 0  # no `watch` throttle: this is the message bucket
     user = await db(make_user)
     entry = await db(make_entry, user)
     ws = await socket_for(user)

@@ -1,0 +1,324 @@
+"""A client that stops reading is closed, never buffered without bound.
+
+Live (a real daphne, as the page and the bench use it): a raw client with a small receive buffer
+starts a large, fast generation and never reads a byte; daphne drops it once more than
+DIARY_WS_MAX_BUFFER_BYTES waits in its send buffer (diaries/backpressure.py), its memory stays
+bounded and the generation is saved in full. A client that reads is never dropped, even when
+one frame (the `done` with the whole text) is larger than the limit.
+
+In process: the `watch` throttle (diaries/consumers.py): one snapshot of an entry per
+DIARY_SNAPSHOT_TIMEOUT per socket unless the generation moved on, `rate_limited` when asked
+sooner, close 1013 when asked again and again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import select
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+from websockets.asyncio.client import connect as ws_connect
+
+from diaries import consumers
+from diaries.models import GenerationStatus
+
+from .conftest import make_entry, make_user
+from .sse_server import Script, ScriptedOpenAIServer
+from .test_live_daphne import INPUTS, Server, record, wait_for
+
+# A generation of about 880 KB, streamed as fast as the upstream can: its frames (the delta or
+# two, then `done` with the whole text) come to 1.7 MB. (autobahn refuses to send one message over
+# daphne's maximum message size, 1 MiB, so one generation's text must stay under it.) On loopback
+# the kernel takes up to tcp_wmem's maximum (4 MiB) of a socket's unread bytes before Twisted
+# buffers any, so the non-reading client starts several generations at once: 14 MB of frames.
+TOKEN = "The herons stood in the shallows all morning, patient as ever. " * 40  # 2.6 KB
+TOKENS = [TOKEN] * 340
+TEXT = "".join(TOKENS)
+GENERATIONS = 8
+SNAPSHOT_EVERY = 0.5  # seconds between two `watch` of one entry (within the live throttle)
+LIMIT = 256 * 1024  # DIARY_WS_MAX_BUFFER_BYTES of the live server (default 1 MiB)
+
+
+def rss_bytes(pid: int) -> int:
+    resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[ScriptedOpenAIServer]:
+    script = Script(tokens=TOKENS, honor_max_tokens=False)
+    with ScriptedOpenAIServer(script).running_in_thread() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, upstream) -> Iterator[tuple[Server, str]]:
+    srv = Server(
+        tmp_path_factory.mktemp("slow-clients"),
+        DIARY_WRITER="openai",
+        OPENAI_BASE_URL=upstream.base_url,
+        OPENAI_API_KEY="sk-slow-client-test",
+        OPENAI_MAX_RETRIES="0",
+        DIARY_MODERATION="off",
+        DIARY_LOG_LEVEL="INFO",
+        DIARY_WS_MAX_BUFFER_BYTES=str(LIMIT),
+        DIARY_MAX_RUNNING_PER_USER=str(GENERATIONS),
+        DIARY_SNAPSHOT_TIMEOUT=str(SNAPSHOT_EVERY - 0.1),
+        DIARY_MESSAGES_PER_SECOND="50",
+        DIARY_MESSAGE_BURST="50",
+        DIARY_USER_MESSAGES_PER_SECOND="100",
+    )
+    try:
+        srv.prepare()
+        srv.start()
+        yield srv, srv.login()
+    finally:
+        srv.stop()
+
+
+class NonReader:
+    """A raw WebSocket client that completes the handshake, sends, and never reads again."""
+
+    def __init__(self, srv: Server, cookie: str) -> None:
+        self.sock = socket.socket()
+        # Small receive buffer (the kernel doubles it): the server's bytes back up quickly.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", srv.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /ws/diary/ HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: {srv.base}\r\nCookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:  # the 101 response, byte by byte: nothing more is read
+            byte = self.sock.recv(1)
+            assert byte, "closed during the handshake"
+            head += byte
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+
+    def send(self, message: dict) -> None:
+        payload = json.dumps(message).encode()
+        n = len(payload)
+        head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
+        mask = os.urandom(4)
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # dropped: see below
+            self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+    def reset_by_server(self) -> bool:
+        """True once the server has dropped the connection (RST: POLLERR / POLLHUP)."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def generation_row(srv: Server, request_id: str) -> tuple[int, str, str] | None:
+    rows = srv.query(
+        "SELECT entry_id, status, text FROM diaries_generation WHERE request_id = ?", request_id
+    )
+    return rows[0] if rows else None
+
+
+# --- live: the transport guard -------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_a_client_that_stops_reading_is_dropped_and_nothing_is_lost(live):
+    srv, cookie = live
+    rss_before = rss_bytes(srv.proc.pid)
+    client = NonReader(srv, cookie)
+    request_ids = [str(uuid.uuid4()) for _ in range(GENERATIONS)]
+    started = time.monotonic()
+    for request_id in request_ids:
+        client.send({**INPUTS, "request_id": request_id})
+    peak = rss_before
+    try:
+        while not client.reset_by_server():
+            peak = max(peak, rss_bytes(srv.proc.pid))
+            assert time.monotonic() - started < 15, (
+                f"not dropped; daphne RSS {rss_before / 2**20:.1f} → {peak / 2**20:.1f} MiB"
+            )
+            time.sleep(0.01)
+        closed_after = time.monotonic() - started
+    finally:
+        client.close()
+
+    def all_done() -> bool:
+        rows = [generation_row(srv, request_id) for request_id in request_ids]
+        return all(row is not None and row[1] == "done" for row in rows)
+
+    wait_for(all_done, timeout=30)
+    for request_id in request_ids:  # every generation outlived the socket, in full
+        assert generation_row(srv, request_id)[1:] == (GenerationStatus.DONE, TEXT)
+    rss_after = rss_bytes(srv.proc.pid)
+    figures = {
+        "frames_mb": round(2 * GENERATIONS * len(TEXT) / 2**20, 1),
+        "limit_kb": LIMIT // 1024,
+        "closed_after_s": round(closed_after, 2),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "rss_peak_mb": round(peak / 2**20, 1),
+        "rss_after_mb": round(rss_after / 2**20, 1),
+    }
+    record("slow_client_transport", **figures)
+    print(figures)
+    assert closed_after < 10
+    assert peak - rss_before < 40 * 2**20
+    log = Path(srv.log.name).read_text()
+    assert log.count("closed a WebSocket whose client stopped reading") == 1
+    assert "herons" not in log  # no diary text in the log
+
+
+async def read_generations(srv: Server, cookie: str, n: int) -> dict[int, list[dict]]:
+    """Start `n` generations on one socket that reads everything; each entry's frames."""
+    frames: dict[int, list[dict]] = {}
+    async with ws_connect(
+        f"ws://127.0.0.1:{srv.port}/ws/diary/",
+        additional_headers={"Origin": srv.base, "Cookie": cookie},
+        max_size=None,
+    ) as ws:
+        for _ in range(n):
+            await ws.send(json.dumps({**INPUTS, "request_id": str(uuid.uuid4())}))
+        async with asyncio.timeout(30):
+            while len(frames) < n or any(f[-1]["type"] != "done" for f in frames.values()):
+                frame = json.loads(await ws.recv())
+                frames.setdefault(frame["entry"], []).append(frame)
+    return frames
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_a_client_that_reads_is_never_dropped_even_by_frames_over_the_limit(live):
+    """The limit applies to what is still unread when the next frame is due, so one frame
+    larger than the limit (here every one is) does not drop a client that reads."""
+    srv, cookie = live
+    streams = await read_generations(srv, cookie, 1)  # the socket stayed open to the end
+    assert len(streams) == 1
+    for frames in streams.values():
+        assert [f["type"] for f in frames if f["type"] != "delta"] == ["started", "done"]
+        deltas = [f for f in frames if f["type"] == "delta"]
+        assert [f["seq"] for f in deltas] == list(range(1, len(deltas) + 1))
+        assert "".join(f["text"] for f in deltas) == TEXT == frames[-1]["text"]
+        assert len(frames[-1]["text"].encode()) > LIMIT  # one frame alone is over the limit
+
+
+@pytest.mark.timeout(60)
+def test_snapshots_for_a_client_that_stops_reading_do_not_grow_memory(live):
+    """Snapshots of many long entries, each asked for no more often than the `watch` throttle
+    allows: only the transport guard stands between them and daphne's memory."""
+    srv, cookie = live
+    entries = [
+        entry for _ in range(GENERATIONS) for entry in asyncio.run(read_generations(srv, cookie, 1))
+    ]
+    time.sleep(0.5)
+    rss_before = rss_bytes(srv.proc.pid)
+    client = NonReader(srv, cookie)
+    started = time.monotonic()
+    peak, asked = rss_before, 0
+    try:
+        while not client.reset_by_server():
+            assert time.monotonic() - started < 8, (
+                f"not dropped after {asked} snapshots; "
+                f"daphne RSS {rss_before / 2**20:.1f} → {peak / 2**20:.1f} MiB"
+            )
+            for entry in entries:
+                client.send({"action": "watch", "entry": entry})
+                asked += 1
+            for _ in range(int(SNAPSHOT_EVERY / 0.01) + 1):
+                peak = max(peak, rss_bytes(srv.proc.pid))
+                time.sleep(0.01)
+        closed_after = time.monotonic() - started
+    finally:
+        client.close()
+    figures = {
+        "snapshot_mb": round(len(TEXT) / 2**20, 2),
+        "snapshots_asked": asked,
+        "closed_after_s": round(closed_after, 2),
+        "rss_before_mb": round(rss_before / 2**20, 1),
+        "rss_peak_mb": round(peak / 2**20, 1),
+    }
+    record("slow_client_snapshots", **figures)
+    print(figures)
+    assert peak - rss_before < 16 * 2**20
+
+
+# --- in process: the watch throttle --------------------------------------------------------------
+
+
+async def db(fn, *args, **kwargs):
+    return await database_sync_to_async(fn)(*args, **kwargs)
+
+
+async def watch(ws, entry_id: int) -> dict:
+    await ws.send({"action": "watch", "entry": entry_id})
+    return await ws.recv()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_socket_that_keeps_asking_for_the_same_snapshot_is_refused_then_closed(
+    socket_for, settings
+):
+    settings.DIARY_SNAPSHOT_TIMEOUT = 30  # nothing is answered twice within the test
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    ws = await socket_for(user)
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    for _ in range(consumers.MAX_REFUSED_WATCHES):  # a few: a clear error, the socket stays
+        error = await watch(ws, entry.pk)
+        assert (error["type"], error["code"], error["entry"]) == ("error", "rate_limited", entry.pk)
+        assert error["message"]
+    error = await watch(ws, entry.pk)  # once more: closed, "try again later"
+    assert (error["type"], error["code"]) == ("error", "rate_limited")
+    assert await ws.c.receive_output(timeout=2) == {"type": "websocket.close", "code": 1013}
+    await ws.send({"action": "watch", "entry": entry.pk})  # what it sends meanwhile is ignored
+    assert await ws.c.receive_nothing(timeout=0.3)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_watch_is_answered_again_after_the_interval_or_when_the_generation_moves_on(
+    scripted, socket_for, settings
+):
+    settings.DIARY_SNAPSHOT_TIMEOUT = 0.4
+    hold = asyncio.Event()
+    writer = scripted(pieces=["Dear ", "diary."], hold=hold)
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    ws = await socket_for(user)
+    # The page's way: `watch` on (re)connect, and again on a gap: refused while too soon.
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
+    await asyncio.sleep(0.45)
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    # A generation starts (another tab): this socket's view moved on, a snapshot is due.
+    other = await socket_for(user)
+    await other.send({"action": "generate", "entry": entry.pk})
+    await ws.until("started")
+    snapshot = await watch(ws, entry.pk)
+    while snapshot["type"] == "delta":
+        snapshot = await ws.recv()
+    assert (snapshot["type"], snapshot["status"]) == ("snapshot", GenerationStatus.GENERATING)
+    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
+    # It ends: the entry's status changed, so a snapshot again at once.
+    hold.set()
+    await ws.until("done")
+    snapshot = await watch(ws, entry.pk)
+    assert (snapshot["type"], snapshot["text"]) == ("snapshot", writer.text)
+    # Well-behaved all along: never closed.
+    assert await ws.c.receive_nothing(timeout=0.2)
