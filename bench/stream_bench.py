@@ -1010,8 +1010,9 @@ def markdown(out: dict[str, Any]) -> str:
         row("… of which generate → upstream request (ms)", lambda r: r["single"]["setup_ms"])
         row("… of which first token → client (ms)", lambda r: r["single"]["first_relay_ms"])
         row("RSS per idle connection (KB)", lambda r: r["memory"]["rss_per_idle_connection_kb"])
+        idle_n = out[paths[0]].get("memory", {}).get("idle_connections")
         row(
-            f"RSS per active stream (KB, N={out[paths[0]].get('memory', {}).get('idle_connections')})",
+            f"RSS per active stream (KB, N={idle_n})",
             lambda r: r["memory"]["rss_per_active_stream_kb"],
         )
         row(
