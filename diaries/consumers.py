@@ -113,10 +113,13 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             del _open_sockets[self.user.pk]
         for task in self.timers:
             task.cancel()
+        direct = getattr(self.channel_layer, "direct_discard", None)
         for entry_id in list(self.watching):
-            await self.channel_layer.group_discard(
-                realtime.entry_group(entry_id), self.channel_name
-            )
+            group = realtime.entry_group(entry_id)
+            if direct is not None:
+                direct(group, self.channel_name)
+            else:
+                await self.channel_layer.group_discard(group, self.channel_name)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -279,7 +282,14 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         watch = self.watching.get(entry_id)
         if watch is None:
             watch = self.watching[entry_id] = Watch()
-            await self.channel_layer.group_add(realtime.entry_group(entry_id), self.channel_name)
+            group = realtime.entry_group(entry_id)
+            direct = getattr(self.channel_layer, "direct_add", None)
+            if direct is not None:
+                # The in-memory layer (one process): the stream's sender calls our handlers
+                # itself, without a queue and a task switch per frame (diaries/layers.py).
+                direct(group, self.channel_name, self.dispatch)
+            else:
+                await self.channel_layer.group_add(group, self.channel_name)
         return watch
 
     async def attach(self, entry: DiaryEntry) -> None:
@@ -455,8 +465,25 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 )
                 return
         # A gap (a dropped message) or a generation we missed: resynchronise.
-        entry = await self.own_entry(event["entry"])
-        await self.attach(entry)
+        self.resync_soon(event["entry"])
+
+    def resync_soon(self, entry_id: int) -> None:
+        """Ask for a snapshot in a task of our own: stream handlers may run in the sender's task
+        (diaries/layers.py), which must never wait for the database."""
+        watch = self.watching.get(entry_id)
+        if watch is not None:
+            watch.synced = False  # what comes meanwhile waits for the snapshot
+        task = asyncio.create_task(self._resync(entry_id))
+        self.timers.add(task)
+        task.add_done_callback(self.timers.discard)
+
+    async def _resync(self, entry_id: int) -> None:
+        try:
+            await self.attach(await self.own_entry(entry_id))
+        except ClientError as exc:
+            await self.send_error(exc.code, exc.message, entry=entry_id)
+        except Exception:
+            logger.exception("resynchronising entry %s failed", entry_id)
 
     async def diary_done(self, event: dict[str, Any]) -> None:
         async with self.lock:

@@ -254,8 +254,16 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
     seq) and the heartbeat of every generation in `alive`. Finished ones are left alone."""
     now = timezone.now()
     running = Generation.objects.filter(status=GenerationStatus.GENERATING)
-    for generation_id, (text, seq) in texts.items():
-        running.filter(pk=generation_id).update(text=text, seq=seq, heartbeat_at=now)
+    if texts:
+        # One UPDATE … CASE for all of them (the status filter still applies): a statement
+        # per generation cost the database thread ~0.3 ms each, once a second per stream.
+        running.bulk_update(
+            [
+                Generation(pk=generation_id, text=text, seq=seq, heartbeat_at=now)
+                for generation_id, (text, seq) in texts.items()
+            ],
+            ["text", "seq", "heartbeat_at"],
+        )
     quiet = [gid for gid in alive if gid not in texts]
     if quiet:
         running.filter(pk__in=quiet).update(heartbeat_at=now)
