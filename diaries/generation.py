@@ -28,7 +28,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import realtime, services
+from . import moderation, realtime, services
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
 from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
@@ -247,6 +247,14 @@ class Runner:
             "time_to_first_token_ms": ttft,
             "duration_ms": round((time.monotonic() - self.started) * 1000),
         }
+        publishable = status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and self.text
+        checker = moderation.local_checker() if publishable else None
+        if checker is not None:
+            # An in-process check (the word list) costs microseconds: its verdict is saved with
+            # the end, in the same transaction, instead of in a second one after it.
+            fields["check"] = await moderation.check_text(
+                checker, generation_id=self.generation_id, text=self.text
+            )
         await self._save_end(fields)
         self.status = status
         if fields["error_code"] and status != GenerationStatus.CANCELLED:
@@ -272,13 +280,11 @@ class Runner:
             }
         )
         logger.info("generation %s ended %s after %d frames", self.generation_id, status, self.seq)
-        if status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and self.text:
-            # The automatic moderation check (issue 6), in a task of its own now that the text is
-            # saved and `done` is out: it delays nothing, cannot raise here, and text it has not
-            # passed is never published (diaries/moderation.py).
-            from .moderation import generation_check_soon
-
-            generation_check_soon(
+        if publishable and checker is None:
+            # A checker with I/O (OpenAI's endpoint) runs in a task of its own now that the text
+            # is saved and `done` is out: it delays nothing, cannot raise here, and text it has
+            # not passed is never published (diaries/moderation.py).
+            moderation.generation_check_soon(
                 entry_id=self.entry_id, generation_id=self.generation_id, text=self.text
             )
 

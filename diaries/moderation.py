@@ -77,6 +77,7 @@ class NullChecker:
     """Every text passes (DIARY_MODERATION=off)."""
 
     name = "off"
+    local = True  # no I/O: checked as the generation's end is saved, in the same transaction
 
     async def check(self, text: str) -> Verdict:
         return Verdict(flagged=False, checker=self.name)
@@ -90,6 +91,7 @@ class WordListChecker:
     """
 
     name = "wordlist"
+    local = True  # no I/O: checked as the generation's end is saved, in the same transaction
 
     def __init__(self, words: Iterable[str]) -> None:
         self.words = tuple(dict.fromkeys(w.strip().casefold() for w in words if w.strip()))
@@ -245,15 +247,23 @@ def generation_check_soon(*, entry_id: int, generation_id: int, text: str) -> No
     task.add_done_callback(_checks.discard)
 
 
-async def _generation_check(*, entry_id: int, generation_id: int, text: str) -> None:
-    from channels.db import database_sync_to_async
+def local_checker() -> Checker | None:
+    """The configured checker if it checks in-process (no I/O), else None; never raises."""
+    try:
+        checker = checker_from_settings()
+    except Exception:
+        return None
+    return checker if getattr(checker, "local", False) else None
 
-    from . import services
 
+async def check_text(
+    checker: Checker | None, *, generation_id: int, text: str
+) -> tuple[Verdict | None, CheckerError | None]:
+    """The checker's verdict on a generation's text, or the error that stands for it."""
     verdict: Verdict | None = None
     error: CheckerError | None = None
     try:
-        checker = checker_from_settings()
+        checker = checker or checker_from_settings()
         verdict = await checker.check(text)
     except CheckerError as exc:
         error = exc
@@ -269,6 +279,15 @@ async def _generation_check(*, entry_id: int, generation_id: int, text: str) -> 
             error.checker,
             error.code,
         )
+    return verdict, error
+
+
+async def _generation_check(*, entry_id: int, generation_id: int, text: str) -> None:
+    from channels.db import database_sync_to_async
+
+    from . import services
+
+    verdict, error = await check_text(None, generation_id=generation_id, text=text)
     try:
         await database_sync_to_async(services.entry_check_record)(
             entry_id=entry_id,

@@ -282,6 +282,7 @@ def generation_finish(
     usage: dict | None = None,
     time_to_first_token_ms: int | None = None,
     duration_ms: int | None = None,
+    check: tuple[moderation.Verdict | None, moderation.CheckerError | None] | None = None,
 ) -> Generation:
     """Save a generation's end, and publish its text to the entry when it is the entry's text.
 
@@ -306,6 +307,15 @@ def generation_finish(
     generation.finished_at = generation.heartbeat_at = timezone.now()
     generation.save()
     _entry_follow_generation(generation)
+    if check is not None:  # an in-process checker's verdict, recorded with the end
+        verdict, error = check
+        entry_check_record(
+            entry_id=generation.entry_id,
+            text=text,
+            verdict=verdict,
+            error=error,
+            generation_id=generation.pk,
+        )
     return generation
 
 

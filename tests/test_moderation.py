@@ -505,6 +505,31 @@ async def test_a_flagged_generation_is_saved_flagged_and_not_shareable(
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+async def test_the_word_list_verdict_is_saved_with_the_end(
+    scripted, socket_for, settings, monkeypatch
+):
+    """An in-process checker is asked before the end is saved and its verdict goes in the same
+    transaction: when `done` arrives the entry can already be shared, and no second database
+    call follows."""
+    settings.DIARY_MODERATION = "wordlist"
+    settings.DIARY_MODERATION_WORDS = ["awful"]
+    later: list[int] = []
+    monkeypatch.setattr(
+        moderation, "generation_check_soon", lambda **kw: later.append(kw["generation_id"])
+    )
+    user = await database_sync_to_async(make_user)()
+
+    entry, done = await write(user, socket_for)
+
+    assert done["status"] == "done"
+    saved = await DiaryEntry.objects.aget(pk=entry.pk)  # no waiting: checked before `done`
+    assert saved.text == TEXT and not saved.text_needs_check
+    assert saved.moderation_state == ModerationState.OK
+    assert later == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
 async def test_checker_down_after_a_generation_loses_nothing(scripted, socket_for, use_checker):
     use_checker(FakeChecker(DOWN))
     user = await database_sync_to_async(make_user)()
