@@ -901,9 +901,9 @@ class Bench:
                 redis.start()
                 try:
                     out["layers"] = {
-                        "RedisChannelLayer": await self.layer("redis", redis),
+                        "RedisChannelLayer": await self.layer("redis", redis, CHANNEL_LAYER="core"),
                         "RedisPubSubChannelLayer": await self.layer(
-                            "pubsub", redis, DJANGO_SETTINGS_MODULE="bench.settings_pubsub"
+                            "pubsub", redis, CHANNEL_LAYER="pubsub"
                         ),
                     }
                 finally:
@@ -1116,8 +1116,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="extra environment for Nikki's daphne, e.g. BENCH_PATCHES=checkpoint_task or "
-        "DJANGO_SETTINGS_MODULE=bench.settings_fastmem (repeatable)",
+        help="extra environment for Nikki's daphne, e.g. BENCH_PATCHES=stock_writer or "
+        "OPENAI_HTTP_CLIENT=httpx (repeatable)",
     )
     p.add_argument("--no-refine", dest="refine", action="store_false")
     p.add_argument(
