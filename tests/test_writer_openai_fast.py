@@ -8,12 +8,14 @@ that writers share one client per configuration and event loop.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx2
 import openai
 import pytest
 
+from diaries.writers import openai as writer_module
 from diaries.writers.base import Finish, WriterError, WriterRequest
 from diaries.writers.openai import OpenAIWriter, sse_events
 from tests.sse_server import Script, ScriptedOpenAIServer
@@ -180,7 +182,10 @@ async def test_closing_the_raw_stream_closes_the_upstream(
 @pytest.mark.asyncio
 async def test_writers_share_one_client_per_configuration(
     openai_server: ScriptedOpenAIServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(writer_module, "SHARED_IDLE_SECONDS", 0)  # closed with its last writer
+
     def make(**kw) -> OpenAIWriter:
         return OpenAIWriter.from_config(
             api_key=KEY, base_url=openai_server.base_url, model="m", max_retries=0, **kw
@@ -200,6 +205,36 @@ async def test_writers_share_one_client_per_configuration(
     assert c.client is not a.client and not c.client.is_closed()
     await c.aclose()
     await other.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_shared_client_outlives_its_last_writer_for_a_while(
+    openai_server: ScriptedOpenAIServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generations one after another (a quiet server) reuse the client and its connection."""
+    monkeypatch.setattr(writer_module, "SHARED_IDLE_SECONDS", 0.3)
+    openai_server.set_script(Script(tokens=TOKENS))
+
+    def make() -> OpenAIWriter:
+        return OpenAIWriter.from_config(
+            api_key=KEY, base_url=openai_server.base_url, model="m", max_retries=0
+        )
+
+    first = make()
+    assert (await collect(first))[2] is None
+    await first.aclose()
+    assert not first.client.is_closed()  # kept for the next generation
+    second = make()
+    assert second.client is first.client
+    assert (await collect(second))[2] is None
+    await second.aclose()
+    assert openai_server.connections == 1  # one connection for both
+    await asyncio.sleep(0.5)
+    assert first.client.is_closed()  # idle long enough: closed
+    third = make()
+    assert third.client is not first.client
+    await third.aclose()
 
 
 def test_outside_an_event_loop_nothing_is_shared() -> None:

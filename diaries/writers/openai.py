@@ -217,12 +217,28 @@ def _log_failure(exc: BaseException, err: WriterError) -> None:
 # --- shared clients ---------------------------------------------------------------------------
 
 
+# A shared client outlives its last writer by this many seconds, so that generations one after
+# another (a quiet server: one at a time) reuse it and its open connection: building a client
+# (TLS context, pool) and connecting cost more than the rest of a generation's start.
+SHARED_IDLE_SECONDS = 60.0
+
+
 class _Shared:
-    __slots__ = ("client", "users")
+    __slots__ = ("client", "idle", "users")
 
     def __init__(self, client: openai.AsyncOpenAI) -> None:
         self.client = client
         self.users = 0
+        self.idle: asyncio.Task | None = None
+
+
+async def _close_when_idle(clients: dict[tuple, _Shared], key: tuple, entry: _Shared) -> None:
+    try:
+        await asyncio.sleep(SHARED_IDLE_SECONDS)
+    finally:  # slept out, or the loop is shutting down: either way the client is closed
+        if entry.users == 0 and clients.get(key) is entry:
+            del clients[key]
+            await entry.client.close()
 
 
 # event loop -> configuration -> client. A client's connections belong to the loop that opened
@@ -439,7 +455,11 @@ class OpenAIWriter:
             parser=parser,
         )
         if loop is not None and shared_key is not None:
-            _SHARED[loop][shared_key].users += 1
+            shared = _SHARED[loop][shared_key]
+            shared.users += 1
+            if shared.idle is not None:  # in use again: no closing (the task sees users > 0)
+                shared.idle.cancel()
+                shared.idle = None
             writer._shared = (loop, shared_key)
         return writer
 
@@ -456,6 +476,9 @@ class OpenAIWriter:
             if entry is not None and entry.client is self.client:
                 entry.users -= 1
                 if entry.users > 0:
+                    return
+                if SHARED_IDLE_SECONDS > 0:
+                    entry.idle = loop.create_task(_close_when_idle(clients, key, entry))
                     return
                 del clients[key]
         await self.client.close()
