@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -255,15 +255,29 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
     now = timezone.now()
     running = Generation.objects.filter(status=GenerationStatus.GENERATING)
     if texts:
-        # One UPDATE … CASE for all of them (the status filter still applies): a statement
-        # per generation cost the database thread ~0.3 ms each, once a second per stream.
-        running.bulk_update(
-            [
-                Generation(pk=generation_id, text=text, seq=seq, heartbeat_at=now)
-                for generation_id, (text, seq) in texts.items()
-            ],
-            ["text", "seq", "heartbeat_at"],
+        # One prepared UPDATE run for every generation by the driver (executemany). The ORM
+        # built a statement per row (or, with bulk_update, a CASE per field per row) in Python
+        # in the database thread, holding the GIL for tens of milliseconds a second at 100
+        # streams, which stalled the event loop (docs/benchmark.md).
+        table = connection.ops.quote_name(Generation._meta.db_table)
+        cols = {
+            f: connection.ops.quote_name(Generation._meta.get_field(f).column)
+            for f in ("text", "seq", "heartbeat_at", "status", "id")
+        }
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        # Names from the model, quoted; every value is a parameter.
+        sql = (
+            f"UPDATE {table} SET {cols['text']} = %s, {cols['seq']} = %s, "  # noqa: S608
+            f"{cols['heartbeat_at']} = %s WHERE {cols['id']} = %s AND {cols['status']} = %s"
         )
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                sql,
+                [
+                    (text, seq, stamp, generation_id, GenerationStatus.GENERATING.value)
+                    for generation_id, (text, seq) in texts.items()
+                ],
+            )
     quiet = [gid for gid in alive if gid not in texts]
     if quiet:
         running.filter(pk__in=quiet).update(heartbeat_at=now)
