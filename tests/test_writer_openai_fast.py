@@ -318,3 +318,23 @@ async def test_sse_read_errors_are_raised_as_the_stock_stream_raises_them() -> N
     with pytest.raises(openai.APITimeoutError):
         async for _ in sse_events(response):
             pass
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"choices": [{"index": 0, "delta": {"content": "日記"}}]}',
+        '{"usage": {"prompt_tokens": 12, "completion_tokens": 3}}',
+        '{"x": NaN}',  # orjson refuses these; the standard library reads them
+        '{"content": "\\ud800"}',
+    ],
+)
+def test_chunk_json_reads_as_the_standard_library_does(data: str) -> None:
+    import json
+
+    from diaries.writers.openai import _loads
+
+    ours, theirs = _loads(data), json.loads(data)
+    assert repr(ours) == repr(theirs)  # same values, same types (NaN compares by repr)
+    # Known difference: an integer beyond 64 bits reads as a float (orjson); the writer only
+    # reads token counts and a choice index from a chunk.

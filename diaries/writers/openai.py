@@ -38,6 +38,7 @@ from typing import Any, Literal
 import anyio
 import httpx2
 import openai
+import orjson
 
 from .base import Finish, Usage, WriterError, WriterRequest
 
@@ -137,6 +138,17 @@ except ImportError:  # openai without its aiohttp extra: only OPENAI_HTTP_CLIENT
     _CONNECT_ERRORS: tuple[type[BaseException], ...] = (ConnectionRefusedError,)
 else:
     _CONNECT_ERRORS = (ConnectionRefusedError, _AiohttpConnectError)
+
+
+def _loads(data: str) -> Any:
+    """`json.loads`, 3-4x faster for the chunks every server sends: orjson reads them, and what
+    orjson refuses but the standard library accepts (NaN, a lone surrogate escape) is read by the
+    standard library. One difference is left: an integer beyond 64 bits reads as a float; the
+    writer only reads token counts and a choice index from a chunk."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -290,8 +302,12 @@ async def sse_event_batches(
     data: list[bytes] = []
     last_id = b""  # kept across events, as the SSE specification (and openai) keep it
     retry = False
+    # An SSE body is rarely compressed; when it is not, read it raw (one decoding layer less
+    # per read) — httpx's aiter_bytes() would only pass it through.
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    body = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in body:
             if not chunk:
                 continue
             if skip_lf:
@@ -509,7 +525,7 @@ class OpenAIWriter:
         response: httpx2.Response | None = None
         finish_reason: str | None = None
         usage: Usage | None = None
-        loads = json.loads
+        loads = _loads
         try:
             try:
                 manager = self.client.chat.completions.with_streaming_response.create(
