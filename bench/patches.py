@@ -49,7 +49,57 @@ def long_checkpoint() -> None:
     settings.DIARY_CHECKPOINT_SECONDS = 5.0
 
 
+def loop_monitor() -> None:
+    """Log event-loop stalls (a 5 ms sleep waking late) and cyclic GC pauses to stderr once a
+    second: what holds the loop back."""
+    import asyncio
+    import gc
+    import os
+    import sys
+    import time
+
+    out = open(os.environ["BENCH_MONITOR_LOG"], "a") if "BENCH_MONITOR_LOG" in os.environ else None
+    gc_started = [0.0]
+    gc_pauses: list[float] = []
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+
+    gc.callbacks.append(on_gc)
+
+    async def watch() -> None:
+        lags: list[float] = []
+        last = time.monotonic()
+        while True:
+            t = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append((time.perf_counter() - t) * 1000 - 5)
+            if time.monotonic() - last >= 1:
+                last = time.monotonic()
+                lags.sort()
+                gcs = sorted(gc_pauses)
+                print(
+                    f"loop lag ms: p50 {lags[len(lags) // 2]:.1f} max {lags[-1]:.1f} "
+                    f"(n={len(lags)}); gc: {len(gcs)} pauses, max {gcs[-1] if gcs else 0:.1f} ms",
+                    file=out or sys.stderr,
+                    flush=True,
+                )
+                lags.clear()
+                gc_pauses.clear()
+
+    from twisted.internet import reactor
+
+    def start() -> None:
+        asyncio.get_event_loop().create_task(watch())
+
+    reactor.callWhenRunning(start)
+
+
 PATCHES = {
+    "loop_monitor": loop_monitor,
     "gc_freeze": gc_freeze,
     "long_checkpoint": long_checkpoint,
     "stock_writer": stock_writer,
