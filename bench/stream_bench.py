@@ -798,9 +798,16 @@ class Bench:
                     asked += 1
             await asyncio.sleep(1 / self.args.slow_watch_rate)
             samples.append((round(time.monotonic() - t0, 1), round(server.rss_kb() / 1024, 1)))
-        closed_by_server = sum(1 for c in clients if c.closed.done())
         rss1 = server.rss_kb()
         kernel_queued = send_queue_bytes(server.port)
+        # A client that does not read cannot see the server close it: read again and look.
+        for client in clients:
+            client.resume()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await asyncio.gather(*(c.closed for c in clients))
+        closed_by_server = sum(1 for c in clients if c.closed.done())
+        close_codes = sorted({c.close_code for c in clients if c.close_code is not None})
         for c in clients:
             c.abort()
         await asyncio.sleep(2)
@@ -816,6 +823,7 @@ class Bench:
             "growth_per_client_per_second_kb": round((rss1 - rss0) / k / seconds, 1),
             "rss_after_abort_mb": round(rss2 / 1024, 1),
             "closed_by_server": closed_by_server,
+            "close_codes": close_codes,
             "kernel_send_queue_mb": round(kernel_queued / 1024 / 1024, 1),
             "samples_mb": samples[:: max(1, len(samples) // 12)],
         }
@@ -1080,7 +1088,9 @@ def markdown(out: dict[str, Any]) -> str:
             f"server RSS {slow['rss_before_mb']} → {slow['rss_after_mb']} MB "
             f"(+{slow['growth_per_client_per_second_kb']} KB per client per second), "
             f"{slow['kernel_send_queue_mb']} MB more queued in the kernel; "
-            f"{slow['closed_by_server']} closed by the server; after the clients vanish "
+            f"{slow['closed_by_server']} closed by the server (close codes "
+            f"{slow.get('close_codes') or '-'}, seen when they read again); after the clients "
+            "vanish "
             f"{slow['rss_after_abort_mb']} MB.",
             "",
         ]

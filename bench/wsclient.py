@@ -135,6 +135,10 @@ class WSClient(asyncio.Protocol):
         if self.transport is not None:
             self.transport.pause_reading()
 
+    def resume(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+
     def close(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self._send_frame(0x8, (1000).to_bytes(2, "big"))
