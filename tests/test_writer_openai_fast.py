@@ -19,6 +19,7 @@ from diaries.writers import openai as writer_module
 from diaries.writers.base import Finish, WriterError, WriterRequest
 from diaries.writers.openai import OpenAIWriter, sse_events
 from tests.sse_server import Script, ScriptedOpenAIServer
+from tests.test_writer_openai import boundaries
 from tests.wire_fixtures import openai_server  # noqa: F401
 
 pytestmark = pytest.mark.wire
@@ -77,15 +78,6 @@ def writers(server: ScriptedOpenAIServer, **kw) -> dict[str, OpenAIWriter]:
         )
         for name, (parser, http) in WAYS.items()
     }
-
-
-def boundaries(pieces: list[str]) -> set[int]:
-    """Where the text is cut into pieces (character offsets)."""
-    cuts, at = set(), 0
-    for piece in pieces:
-        at += len(piece)
-        cuts.add(at)
-    return cuts
 
 
 SCRIPTS = [
