@@ -113,13 +113,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             del _open_sockets[self.user.pk]
         for task in self.timers:
             task.cancel()
-        direct = getattr(self.channel_layer, "direct_discard", None)
         for entry_id in list(self.watching):
-            group = realtime.entry_group(entry_id)
-            if direct is not None:
-                direct(group, self.channel_name)
-            else:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            await realtime.entry_leave(self.channel_layer, entry_id, self.channel_name)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -282,14 +277,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         watch = self.watching.get(entry_id)
         if watch is None:
             watch = self.watching[entry_id] = Watch()
-            group = realtime.entry_group(entry_id)
-            direct = getattr(self.channel_layer, "direct_add", None)
-            if direct is not None:
-                # The in-memory layer (one process): the stream's sender calls our handlers
-                # itself, without a queue and a task switch per frame (diaries/layers.py).
-                direct(group, self.channel_name, self.dispatch)
-            else:
-                await self.channel_layer.group_add(group, self.channel_name)
+            await realtime.entry_join(
+                self.channel_layer, entry_id, self.channel_name, self.dispatch
+            )
         return watch
 
     async def attach(self, entry: DiaryEntry) -> None:

@@ -118,13 +118,7 @@ def entries_as_data(entries: Iterable[DiaryEntry], *, user, profile: Profile) ->
         "entries": [
             {
                 "id": entry.pk,
-                "date": entry.date.isoformat(),
-                "morning": entry.morning,
-                "afternoon": entry.afternoon,
-                "evening": entry.evening,
-                "notes": entry.notes,
-                "tone": entry.tone,
-                "language": entry.language,
+                **entry.inputs(),
                 "text": entry.text,
                 "status": entry.status,
                 "writer": entry.writer,

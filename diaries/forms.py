@@ -26,7 +26,7 @@ class EntryInputsForm(forms.ModelForm):
 
     class Meta:
         model = DiaryEntry
-        fields = ("date", "morning", "afternoon", "evening", "notes", "tone", "language")
+        fields = DiaryEntry.INPUT_FIELDS
         widgets = {
             "date": forms.DateInput(attrs={"type": "date"}),
             "morning": forms.Textarea(attrs={"rows": 3}),

@@ -41,15 +41,7 @@ STOP_TIMEOUT = "timeout"
 
 
 def writer_request_for(entry: DiaryEntry) -> WriterRequest:
-    fields = {
-        "date": entry.date.isoformat(),
-        "morning": entry.morning,
-        "afternoon": entry.afternoon,
-        "evening": entry.evening,
-        "notes": entry.notes,
-        "tone": entry.tone,
-        "language": entry.language,
-    }
+    fields = entry.inputs()
     return WriterRequest(
         **fields, messages=build_messages(**fields), max_tokens=settings.DIARY_MAX_TOKENS
     )

@@ -78,6 +78,9 @@ class EntryQuerySet(models.QuerySet):
 
 
 class DiaryEntry(models.Model):
+    # What the person writes; the model's text is made from these.
+    INPUT_FIELDS = ("date", "morning", "afternoon", "evening", "notes", "tone", "language")
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_entries"
     )
@@ -126,6 +129,13 @@ class DiaryEntry(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("diaries:entry_detail", args=[self.pk])
+
+    def inputs(self) -> dict[str, str]:
+        """The inputs as strings (the date in ISO form), in INPUT_FIELDS order."""
+        return {
+            name: self.date.isoformat() if name == "date" else getattr(self, name)
+            for name in self.INPUT_FIELDS
+        }
 
     @property
     def is_shared(self) -> bool:

@@ -12,8 +12,10 @@ from typing import Any
 
 from django.conf import settings
 
+from .models import DiaryEntry
+
 ACTIONS = ("generate", "sendmessage", "watch", "cancel")
-INPUT_FIELDS = ("date", "morning", "afternoon", "evening", "notes", "tone", "language")
+INPUT_FIELDS = DiaryEntry.INPUT_FIELDS
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 

@@ -19,6 +19,25 @@ def entry_group(entry_id: int) -> str:
     return f"entry-{entry_id}"
 
 
+async def entry_join(layer, entry_id: int, channel_name: str, handler) -> None:
+    """Join an entry's group. The in-memory layer (one process) takes the socket's handler, so
+    the stream's sender calls it directly, with no queue and no task switch per frame
+    (diaries/layers.py); a layer between processes takes the channel, as Channels does."""
+    group = entry_group(entry_id)
+    if hasattr(layer, "direct_add"):
+        layer.direct_add(group, channel_name, handler)
+    else:
+        await layer.group_add(group, channel_name)
+
+
+async def entry_leave(layer, entry_id: int, channel_name: str) -> None:
+    group = entry_group(entry_id)
+    if hasattr(layer, "direct_discard"):
+        layer.direct_discard(group, channel_name)
+    else:
+        await layer.group_discard(group, channel_name)
+
+
 def user_group(user_id: int) -> str:
     return f"user-{user_id}"
 

@@ -17,7 +17,7 @@ import pytest
 
 from diaries.writers import openai as writer_module
 from diaries.writers.base import Finish, WriterError, WriterRequest
-from diaries.writers.openai import OpenAIWriter, sse_events
+from diaries.writers.openai import OpenAIWriter, sse_event_batches
 from tests.sse_server import Script, ScriptedOpenAIServer
 from tests.test_writer_openai import boundaries
 from tests.wire_fixtures import openai_server  # noqa: F401
@@ -251,7 +251,7 @@ async def events_of(chunks: list[bytes]) -> list[tuple[str | None, str]]:
     response = httpx2.Response(
         200, content=body(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
     )
-    return [event async for event in sse_events(response)]
+    return [event async for batch in sse_event_batches(response) for event in batch]
 
 
 def stock_events(chunks: list[bytes]) -> list[tuple[str | None, str]]:
@@ -297,7 +297,7 @@ async def test_sse_read_errors_are_raised_as_the_stock_stream_raises_them() -> N
         200, content=body(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
     )
     with pytest.raises(openai.APIConnectionError):
-        async for _ in sse_events(response):
+        async for _ in sse_event_batches(response):
             pass
 
     async def slow() -> AsyncIterator[bytes]:
@@ -308,7 +308,7 @@ async def test_sse_read_errors_are_raised_as_the_stock_stream_raises_them() -> N
         200, content=slow(), request=httpx2.Request("POST", "http://x/v1/chat/completions")
     )
     with pytest.raises(openai.APITimeoutError):
-        async for _ in sse_events(response):
+        async for _ in sse_event_batches(response):
             pass
 
 

@@ -47,7 +47,6 @@ __all__ = [
     "OpenAIWriter",
     "map_error",
     "sse_event_batches",
-    "sse_events",
 ]
 
 logger = logging.getLogger("diaries.writers.openai")
@@ -278,24 +277,15 @@ _REQUEST_ERRORS: tuple[type[BaseException], ...] = (
 _DRAIN_SECONDS = 1.0
 
 
-async def sse_events(
+async def sse_event_batches(
     response: httpx2.Response,
-) -> AsyncIterator[tuple[str | None, str]]:
-    """`(event, data)` of each server-sent event of `response`, as openai's `SSEDecoder` reads
+) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """`(event, data)` of the server-sent events of `response`, a list per network read (what
+    piled up behind a busy event loop is handled in one step), as openai's `SSEDecoder` reads
     them — CR, LF and CRLF line ends; `data` lines joined with "\\n"; comments skipped; an event
     dispatched on a blank line when it has an event name, data, a last event id or a retry —
     without building an object per event. Read errors are raised as the stock stream raises
     them: `APITimeoutError`, `APIConnectionError`."""
-    async for batch in sse_event_batches(response):
-        for event in batch:
-            yield event
-
-
-async def sse_event_batches(
-    response: httpx2.Response,
-) -> AsyncIterator[list[tuple[str | None, str]]]:
-    """`sse_events`, grouped by network read: the events completed by each chunk of the body,
-    so that a reader behind a busy event loop handles what has piled up in one step."""
     pending = b""  # the unfinished last line
     skip_lf = False  # the previous chunk ended with CR: a LF starting this one is its CRLF
     event: str | None = None
@@ -350,6 +340,15 @@ async def sse_event_batches(
         raise openai.APITimeoutError(request=response.request) from err
     except _REQUEST_ERRORS as err:
         raise openai.APIConnectionError(request=response.request) from err
+
+
+async def _close_quietly(closing) -> None:
+    """Close an upstream response: shielded, so that a second cancellation cannot leave it open,
+    and quietly, so that a failure to close does not hide what happened."""
+    try:
+        await asyncio.shield(closing)
+    except Exception as exc:
+        logger.debug("closing the openai stream failed: %s", type(exc).__name__)
 
 
 async def _drain(response: httpx2.Response) -> None:
@@ -525,7 +524,6 @@ class OpenAIWriter:
         response: httpx2.Response | None = None
         finish_reason: str | None = None
         usage: Usage | None = None
-        loads = _loads
         try:
             try:
                 manager = self.client.chat.completions.with_streaming_response.create(
@@ -542,7 +540,7 @@ class OpenAIWriter:
                         if data.startswith("[DONE]"):
                             done = True
                             break
-                        chunk = loads(data)
+                        chunk = _loads(data)
                         if not isinstance(chunk, dict):
                             continue
                         if chunk.get("error"):
@@ -577,11 +575,7 @@ class OpenAIWriter:
                 self._raise_unless_finished(exc, finish_reason)
         finally:
             if response is not None:
-                try:
-                    # Shielded: a second cancellation must not leave the response open.
-                    await asyncio.shield(response.aclose())
-                except Exception as exc:  # closing must not hide what happened
-                    logger.debug("closing the openai stream failed: %s", type(exc).__name__)
+                await _close_quietly(response.aclose())
         yield self._finish(finish_reason, usage)
 
     async def _stream_stock(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
@@ -611,11 +605,7 @@ class OpenAIWriter:
                 self._raise_unless_finished(exc, finish_reason)
         finally:
             if upstream is not None:
-                try:
-                    # Shielded: a second cancellation must not leave the response open.
-                    await asyncio.shield(upstream.close())
-                except Exception as exc:  # closing must not hide what happened
-                    logger.debug("closing the openai stream failed: %s", type(exc).__name__)
+                await _close_quietly(upstream.close())
         yield self._finish(finish_reason, usage)
 
     def _raise_unless_finished(self, exc: Exception, finish_reason: str | None) -> None:
