@@ -318,6 +318,36 @@ async def test_second_tab_attaches_mid_stream_with_no_gap_or_repeat(scripted, so
     assert rebuilt == writer.text == first.text(entry.pk)
 
 
+async def test_a_lost_frame_is_mended_with_a_snapshot(scripted, socket_for):
+    """A delta after a gap is not shown; the socket asks for a snapshot and goes on from it."""
+    from channels.layers import get_channel_layer
+
+    from diaries import realtime
+
+    writer = scripted(pieces=[f"g{i} " for i in range(60)], delay=0.01)
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    ws = await socket_for(user)
+    await ws.send({"action": "generate", "entry": entry.pk})
+    started = await ws.until("started")
+    delta = await ws.until("delta")
+    await get_channel_layer().group_send(  # as if deltas seq+1 … seq+3 had been lost
+        realtime.entry_group(entry.pk),
+        {
+            "type": "diary.delta",
+            "entry": entry.pk,
+            "generation": started["generation"],
+            "seq": delta["seq"] + 4,
+            "text": "NOT SHOWN ",
+        },
+    )
+    snapshot = await ws.until("snapshot")
+    assert snapshot["status"] == "generating" and writer.text.startswith(snapshot["text"])
+    await ws.until("done")
+    assert ws.text(entry.pk) == writer.text
+    assert not any("NOT SHOWN" in f.get("text", "") for f in ws.frames)
+
+
 async def test_reload_attaches_to_a_generation_running_in_another_process(scripted, socket_for):
     """A runner owned by another hub (another daphne) answers the snapshot over the layer."""
     from diaries.generation import Hub
