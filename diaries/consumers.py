@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import import_module
 from types import SimpleNamespace
@@ -28,7 +29,7 @@ from django.utils import timezone
 from . import protocol, realtime, selectors, services
 from .forms import EntryInputsForm
 from .generation import get_hub
-from .models import DiaryEntry, GenerationStatus, Language
+from .models import DiaryEntry, Generation, GenerationStatus, Language
 from .protocol import ClientError
 
 logger = logging.getLogger(__name__)
@@ -137,11 +138,15 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return
         entry = None
         try:
-            if not self.bucket.take() or not await self.user_within_rate():
+            if not self.bucket.take():
+                raise ClientError("rate_limited", "Too many messages; slow down a little.")
+            # One trip to the database thread for both checks of every message.
+            within_rate, signed_in = await database_sync_to_async(self._gate)()
+            if not within_rate:
                 raise ClientError("rate_limited", "Too many messages; slow down a little.")
             message = protocol.parse(text_data, bytes_data)
             entry = message.get("entry") if isinstance(message.get("entry"), int) else None
-            if not await self.still_signed_in():
+            if not signed_in:
                 await self.send_json(
                     {
                         "type": "error",
@@ -175,33 +180,39 @@ class DiaryConsumer(AsyncWebsocketConsumer):
 
     async def action_generate(self, message: dict[str, Any]) -> None:
         """Start writing an own entry, or a new one from the inputs; stream it to this socket."""
-        request_id = protocol.request_id(message)
         entry_id = protocol.entry_id(message, required=False)
-        if request_id:  # a repeat (a resend after a reconnect) starts and saves nothing new
-            existing = await database_sync_to_async(selectors.generation_for_request)(
-                user=self.user, request_id=request_id
-            )
-            if existing is not None:
-                await self.attach(existing.entry)
-                return
         if entry_id is not None:
-            entry = await self.own_entry(entry_id)
+            await self.write(message, lambda: self._own_entry(entry_id))
         else:
-            entry = await self.create_entry(protocol.inputs(message))
-        await self.start(entry, request_id)
+            await self.write(message, lambda: self._create_entry(protocol.inputs(message)))
 
     async def action_sendmessage(self, message: dict[str, Any]) -> None:
         """The original service's message: today's entry from free text."""
         text = protocol.free_text(message)
-        profile = await database_sync_to_async(services.profile_get)(user=self.user)
-        entry = await database_sync_to_async(services.entry_create)(
-            user=self.user,
-            notes=text,
-            date=timezone.localdate(),
-            tone=profile.default_tone,
-            language=profile.default_language or Language.from_code(settings.LANGUAGE_CODE),
-        )
-        await self.start(entry, protocol.request_id(message))
+        await self.write(message, lambda: self._free_text_entry(text))
+
+    async def write(
+        self, message: dict[str, Any], entry_to_write: Callable[[], DiaryEntry]
+    ) -> None:
+        """Start writing the entry `entry_to_write()` gives (run in the database thread).
+
+        A resend of a request_id (after a reconnect) attaches to what it started and starts
+        and saves nothing new.
+        """
+        request_id = protocol.request_id(message)
+
+        def prepare() -> tuple[Generation | None, DiaryEntry | None]:  # one trip to the thread
+            if request_id:
+                existing = selectors.generation_for_request(user=self.user, request_id=request_id)
+                if existing is not None:
+                    return existing, None
+            return None, entry_to_write()
+
+        repeat, entry = await database_sync_to_async(prepare)()
+        if repeat is not None:
+            await self.attach(repeat.entry)
+            return
+        await self.start(entry, request_id)
 
     async def action_watch(self, message: dict[str, Any]) -> None:
         """Attach: the text so far, then the live rest."""
@@ -340,13 +351,24 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             await getattr(self, event["type"].replace(".", "_"))(event)
 
     async def own_entry(self, entry_id: int) -> DiaryEntry:
-        return await database_sync_to_async(selectors.entry_get_for_user)(
-            user=self.user, entry_id=entry_id
+        return await database_sync_to_async(self._own_entry)(entry_id)
+
+    def _own_entry(self, entry_id: int) -> DiaryEntry:
+        return selectors.entry_get_for_user(user=self.user, entry_id=entry_id)
+
+    def _free_text_entry(self, text: str) -> DiaryEntry:
+        profile = services.profile_get(user=self.user)
+        return services.entry_create(
+            user=self.user,
+            notes=text,
+            date=timezone.localdate(),
+            tone=profile.default_tone,
+            language=profile.default_language or Language.from_code(settings.LANGUAGE_CODE),
         )
 
-    async def create_entry(self, data: dict[str, str]) -> DiaryEntry:
+    def _create_entry(self, data: dict[str, str]) -> DiaryEntry:
         """Validate and save the inputs first (guarantee 1), with the page form's rules."""
-        profile = await database_sync_to_async(services.profile_get)(user=self.user)
+        profile = services.profile_get(user=self.user)
         data.setdefault("date", timezone.localdate().isoformat())
         data.setdefault("tone", profile.default_tone)
         data.setdefault(
@@ -359,16 +381,18 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 for name, errors in form.errors.items()
             )
             raise protocol.bad(problems)
-        return await database_sync_to_async(services.entry_create)(
-            user=self.user, **form.cleaned_data
-        )
+        return services.entry_create(user=self.user, **form.cleaned_data)
 
-    async def user_within_rate(self) -> bool:
+    def _gate(self) -> tuple[bool, bool]:
+        """(within the user's message rate, still signed in), in the database thread."""
+        return self._user_within_rate(), self._session_user_id() == self.user.pk
+
+    def _user_within_rate(self) -> bool:
         """Messages per second per user, across all their sockets and server processes."""
         key = f"diary-rate:{self.user.pk}:{int(time.time())}"
         try:
-            await cache.aadd(key, 0, timeout=5)
-            count = await cache.aincr(key)
+            cache.add(key, 0, timeout=5)
+            count = cache.incr(key)
         except ValueError:  # expired between add and incr
             return True
         except Exception as exc:
@@ -377,11 +401,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return True
         return count <= settings.DIARY_USER_MESSAGES_PER_SECOND
 
-    async def still_signed_in(self) -> bool:
-        """Authentication on every message: the session must still hold this active user."""
-        return await database_sync_to_async(self._session_user_id)() == self.user.pk
-
     def _session_user_id(self) -> int | None:
+        """Authentication on every message: the session must still hold this active user."""
         session = self.scope.get("session")
         key = getattr(session, "session_key", None)
         if not key:

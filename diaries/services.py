@@ -18,6 +18,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -193,28 +194,45 @@ def generation_start(
     RateLimited when the user already has too many entries being written. A repeated
     `request_id` returns the existing generation and starts nothing.
     """
-    if request_id:
-        existing = selectors.generation_for_request(user=user, request_id=request_id)
-        if existing is not None:
-            return StartResult(entry=existing.entry, generation=existing, created=False)
     try:
         with transaction.atomic():
-            locked = DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
-            running = Generation.objects.filter(
-                entry__owner=user, status=GenerationStatus.GENERATING
+            # Four statements (the entry with its owner's limit, the counts, the insert, the
+            # entry's status): each costs the database thread Python time that the event loop
+            # waits for (docs/benchmark.md).
+            locked = (
+                DiaryEntry.objects.select_for_update(of=("self",))
+                .annotate(daily_limit=F("owner__diary_profile__daily_generation_limit"))
+                .get(pk=entry.pk, owner=user)
             )
-            if any(g.entry_id == locked.pk for g in running):
+            # The user's running and today's generations (at most their daily limit) and a
+            # repeat of request_id, counted here: one statement, cheap to build.
+            today = _start_of_today()
+            wanted = Q(status=GenerationStatus.GENERATING) | Q(started_at__gte=today)
+            if request_id:
+                wanted |= Q(request_id=request_id)
+            rows = Generation.objects.filter(wanted, entry__owner=user).values_list(
+                "entry_id", "status", "started_at", "request_id"
+            )
+            repeated = here = running = used = 0
+            for entry_id, status, started_at, rid in rows:
+                repeated += bool(request_id) and rid == request_id
+                used += started_at >= today
+                if status == GenerationStatus.GENERATING:
+                    running += 1
+                    here += entry_id == locked.pk
+            if repeated:  # a repeated request_id starts nothing
+                existing = selectors.generation_for_request(user=user, request_id=request_id)
+                return StartResult(entry=existing.entry, generation=existing, created=False)
+            if here:
                 raise Busy(_("This entry is already being written."), entry_id=locked.pk)
-            if len(running) >= settings.DIARY_MAX_RUNNING_PER_USER:
+            if running >= settings.DIARY_MAX_RUNNING_PER_USER:
                 raise RateLimited(
                     _("You already have %(n)d entries being written. Wait for one to finish.")
-                    % {"n": len(running)},
+                    % {"n": running},
                     entry_id=locked.pk,
                 )
-            used = Generation.objects.filter(
-                entry__owner=user, started_at__gte=_start_of_today()
-            ).count()
-            if used >= daily_limit_for(user=user):
+            limit = locked.daily_limit
+            if used >= (settings.DIARY_DAILY_GENERATIONS if limit is None else limit):
                 raise QuotaExceeded(
                     _(
                         "You have written %(n)d entries today, your daily limit. "
@@ -320,24 +338,33 @@ def generation_finish(
     generation.duration_ms = duration_ms
     generation.finished_at = generation.heartbeat_at = timezone.now()
     generation.save()
-    _entry_follow_generation(generation)
+    # The entry was locked with the generation (select_related): no second read of it, and
+    # one UPDATE for what the end and the checker's verdict change.
+    entry = generation.entry
+    fields = _entry_follow_fields(generation, entry)
     if check is not None:  # an in-process checker's verdict, recorded with the end
         verdict, error = check
-        entry_check_record(
-            entry_id=generation.entry_id,
-            text=text,
-            verdict=verdict,
-            error=error,
-            generation_id=generation.pk,
+        fields += _entry_check_apply(
+            entry, text=text, verdict=verdict, error=error, generation_id=generation.pk
         )
+    if fields:
+        entry.save(update_fields=list(dict.fromkeys(fields)))
     return generation
 
 
 def _entry_follow_generation(generation: Generation) -> None:
     entry = DiaryEntry.objects.select_for_update().get(pk=generation.entry_id)
+    fields = _entry_follow_fields(generation, entry)
+    if fields:
+        entry.save(update_fields=fields)
+
+
+def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]:
+    """Set the locked `entry`'s status (and text) from its latest generation, `generation`;
+    the fields to save, none when a newer generation owns the entry."""
     latest = entry.generations.order_by("-started_at", "-pk").values_list("pk", flat=True).first()
     if latest != generation.pk:
-        return  # a newer generation owns the entry's status now
+        return []  # a newer generation owns the entry's status now
     fields = ["status", "updated_at"]
     entry.status = generation.status
     if generation.status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and (
@@ -347,7 +374,7 @@ def _entry_follow_generation(generation: Generation) -> None:
         entry.writer = generation.writer
         entry.model_name = generation.model_name
         fields += ["text", "writer", "model_name"]
-    entry.save(update_fields=fields)
+    return fields
 
 
 def generations_sweep_stale(*, stale_after: float | None = None) -> int:
@@ -683,6 +710,24 @@ def entry_check_record(
     entry = DiaryEntry.objects.select_for_update().filter(pk=entry_id).first()
     if entry is None:
         return None  # deleted meanwhile
+    fields = _entry_check_apply(
+        entry, text=text, verdict=verdict, error=error, generation_id=generation_id
+    )
+    if fields:
+        entry.save(update_fields=fields)  # not updated_at: the owner's text did not change
+    return entry
+
+
+def _entry_check_apply(
+    entry: DiaryEntry,
+    *,
+    text: str,
+    verdict: moderation.Verdict | None,
+    error: moderation.CheckerError | None,
+    generation_id: int | None,
+) -> list[str]:
+    """entry_check_record's changes to the locked `entry` (the events are saved); the fields
+    to save."""
     details: dict = {"generation": generation_id} if generation_id else {}
     digest = text_digest(text)
     is_current = entry.text == text
@@ -728,9 +773,7 @@ def entry_check_record(
             reason=entry.moderation_reason,
             details=details,
         )
-    if fields:
-        entry.save(update_fields=fields)  # not updated_at: the owner's text did not change
-    return entry
+    return fields
 
 
 def _entry_locked(entry: DiaryEntry) -> DiaryEntry:

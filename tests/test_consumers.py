@@ -155,6 +155,21 @@ async def test_repeated_request_id_starts_nothing(scripted, socket_for):
     assert await db(DiaryEntry.objects.filter(owner=user).count) == 1
 
 
+async def test_repeated_sendmessage_saves_no_second_entry(scripted, socket_for):
+    writer = scripted(pieces=["once."])
+    user = await db(make_user)
+    ws = await socket_for(user)
+    message = {"action": "sendmessage", "data": "a walk", "request_id": "same-message"}
+    await ws.send(message)
+    started = await ws.until("started")
+    await ws.until("done")
+    await ws.send(message)
+    snapshot = await ws.until("snapshot")
+    assert snapshot["entry"] == started["entry"] and snapshot["text"] == "once."
+    assert len(writer.calls) == 1
+    assert await db(DiaryEntry.objects.filter(owner=user).count) == 1
+
+
 async def test_a_flood_of_generate_messages_makes_one_upstream_call(scripted, socket_for):
     hold = asyncio.Event()
     writer = scripted(pieces=["x"], hold=hold)

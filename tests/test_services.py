@@ -79,6 +79,24 @@ def test_repeated_request_id_returns_the_same_generation(user, entry):
 
 
 @pytest.mark.django_db
+def test_repeated_request_id_of_a_running_generation_returns_it(user, entry):
+    first = start(user, entry, request_id="running")
+    again = start(user, entry, request_id="running")
+    assert not again.created and again.generation.pk == first.generation.pk
+
+
+@pytest.mark.django_db
+def test_repeated_request_id_from_an_earlier_day_returns_the_same_generation(user, entry):
+    first = start(user, entry, request_id="yesterday")
+    services.generation_finish(generation_id=first.generation.pk, status="done", text="t", seq=1)
+    Generation.objects.filter(pk=first.generation.pk).update(
+        started_at=timezone.now() - dt.timedelta(days=2)
+    )
+    again = start(user, make_entry(user), request_id="yesterday")
+    assert not again.created and again.generation.pk == first.generation.pk
+
+
+@pytest.mark.django_db
 def test_another_users_request_id_is_refused(user, other_user, entry):
     start(user, entry, request_id="mine")
     theirs = make_entry(other_user)
