@@ -36,4 +36,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "docker/healthcheck.py"]
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "diary_project.asgi:application"]
+# daphne on uvloop (diary_project/serve.py); daphne's own command line otherwise.
+CMD ["python", "-m", "diary_project.serve", "-b", "0.0.0.0", "-p", "8000", \
+     "diary_project.asgi:application"]

@@ -27,7 +27,7 @@ migrate: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 run: migrate
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/daphne -b $(HOST) -p $(PORT) diary_project.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python -m diary_project.serve -b $(HOST) -p $(PORT) diary_project.asgi:application
 
 lint: install
 	$(BIN)/ruff check .

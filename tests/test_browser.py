@@ -141,7 +141,16 @@ class LiveServer:
         self.manage("collectstatic", "--noinput")
         self.log = open(self.workdir / "daphne.log", "w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), ASGI_APP],
+            [
+                sys.executable,
+                "-m",
+                "diary_project.serve",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                ASGI_APP,
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

@@ -165,7 +165,9 @@ def test_dockerfile_builds_a_non_root_image_that_migrates_at_start_not_at_build(
     assert by_name["USER"] and by_name["USER"][-1] not in ("root", "0")
     assert by_name["EXPOSE"] == ["8000"]
     assert by_name["ENTRYPOINT"] == ['["/app/docker/entrypoint.sh"]']
-    assert by_name["CMD"][-1].startswith('["daphne", "-b", "0.0.0.0", "-p", "8000"')
+    assert by_name["CMD"][-1].startswith(
+        '["python", "-m", "diary_project.serve", "-b", "0.0.0.0", "-p", "8000"'
+    )
     assert "docker/healthcheck.py" in by_name["HEALTHCHECK"][0]
     assert "pip install --no-deps ." in text and "collectstatic --noinput" in text
     assert not re.search(r"manage\.py\s+migrate", text), "migrate at start, never at build"

@@ -107,7 +107,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "daphne",
+                "diary_project.serve",  # daphne on uvloop, as deployed
                 "-b",
                 "127.0.0.1",
                 "-p",

@@ -113,7 +113,15 @@ class EntrypointServer(Server):
     def start(self) -> None:
         self.log_path = self.workdir / f"entrypoint-{self.port}.log"
         self.log = open(self.log_path, "w")
-        daphne = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port)]
+        daphne = [
+            sys.executable,
+            "-m",
+            "diary_project.serve",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         self.proc = subprocess.Popen(
             ["bash", "docker/entrypoint.sh", *daphne, "--proxy-headers", ASGI_APP],
             cwd=ROOT,

@@ -1,0 +1,73 @@
+"""`python -m diary_project.serve`: daphne's command line, on uvloop unless told otherwise.
+
+The live tiers (test_live_daphne, test_services_tier, test_browser) run every daphne through it;
+these check which loop daphne ends up on, in a fresh interpreter each (a reactor is installed
+once per process).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# What daphne's server module leaves installed, after the launcher's step.
+PROBE = """
+import warnings
+warnings.simplefilter("error")  # daphne warns when it has to replace a reactor
+from diary_project.serve import install_reactor
+install_reactor({kind!r})
+import daphne.server
+from twisted.internet import reactor
+print(type(reactor).__name__, type(reactor._asyncioEventloop).__module__)
+"""
+
+
+def run(code: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "loop_module"), [("uvloop", "uvloop"), ("asyncio", "asyncio.unix_events")]
+)
+def test_daphne_runs_on_the_chosen_loop(kind, loop_module):
+    done = run(PROBE.format(kind=kind))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["AsyncioSelectorReactor", loop_module]
+
+
+def test_an_unknown_loop_is_refused_with_a_clear_message():
+    done = subprocess.run(
+        [sys.executable, "-m", "diary_project.serve", "--help"],
+        cwd=ROOT,
+        env={**os.environ, "DIARY_EVENT_LOOP": "tokio"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "DIARY_EVENT_LOOP must be one of uvloop, asyncio, not 'tokio'" in done.stderr
+
+
+def test_daphne_options_pass_through():
+    done = subprocess.run(
+        [sys.executable, "-m", "diary_project.serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--proxy-headers" in done.stdout and "application" in done.stdout
