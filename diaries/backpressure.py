@@ -1,4 +1,15 @@
-"""A WebSocket whose client stops reading is dropped, not buffered forever.
+"""daphne's WebSocket write path: a frame goes out at once, and a client that stops reading is
+dropped, not buffered forever.
+
+**Eager writes.** Twisted's `transport.write()` never sends: it queues the bytes, registers the
+socket for writability (an `epoll_ctl`), sends on the next loop turn and unregisters (another).
+For a stream of small frames that is three system calls and a loop turn per frame. A WebSocket
+transport here sends at once when nothing is queued before it, as asyncio's own transports do,
+and queues only what the kernel did not take (Twisted then writes the rest as usual). Measured
+with the bench at 200 streams: p99 added latency 79 to 90 ms instead of 88 to 129 ms, about 8 % less
+CPU per token (docs/benchmark.md). Plain TCP only: a TLS transport is left as it is.
+
+**Slow clients.**
 
 daphne has no back-pressure of its own: every frame the consumer sends goes to Twisted's
 `transport.write()`, which keeps whatever the kernel will not take in the transport's user-space
@@ -57,12 +68,50 @@ def queued_bytes(transport: Any) -> int:
     return 0
 
 
+def eager_writes(transport: Any) -> bool:
+    """Make a Twisted TCP transport send at once when nothing is queued; whether it could."""
+    if not (
+        isinstance(getattr(transport, "dataBuffer", None), bytes)
+        and isinstance(getattr(transport, "_tempDataBuffer", None), list)
+        and hasattr(transport, "socket")
+    ):
+        return False  # not a plain TCP transport (TLS wraps one): Twisted's write as it is
+    queued_write = transport.write
+
+    def write(data: bytes) -> None:
+        if (
+            data
+            and type(data) is bytes
+            and transport.connected
+            and not transport._writeDisconnected
+            and not transport._tempDataBuffer
+            and transport.offset >= len(transport.dataBuffer)
+        ):
+            try:
+                sent = transport.socket.send(data)
+            except OSError:  # full (EAGAIN), or an error the queued write meets and reports
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+        queued_write(data)
+
+    transport.write = write
+    return True
+
+
 def guarded_protocol(base: type) -> type:
-    """A subclass of daphne's WebSocketProtocol that drops a client that stops reading."""
+    """A subclass of daphne's WebSocketProtocol that writes eagerly and drops a client that
+    stops reading."""
 
     class GuardedWebSocketProtocol(base):
         max_buffer_bytes = 0
         buffer_guard_tripped = False
+        eager = False
+
+        def connectionMade(self):  # Twisted's; daphne hands over the upgraded transport
+            self.eager = eager_writes(self.transport)
+            super().connectionMade()
 
         def serverSend(self, content, binary=False):  # daphne's method
             if self.buffer_guard_tripped:
@@ -96,7 +145,8 @@ def guarded_protocol(base: type) -> type:
 
 
 def install() -> bool:
-    """Under daphne, guard every WebSocket connection it builds from now on.
+    """Under daphne, write eagerly on every WebSocket connection it builds from now on, and
+    guard it (unless DIARY_WS_MAX_BUFFER_BYTES is 0).
 
     daphne's command line (and its runserver) imports `daphne.server`, hence
     `daphne.ws_protocol`, before it imports the application, and builds its
@@ -106,11 +156,10 @@ def install() -> bool:
     Returns whether the guard is in place.
     """
     ws_protocol = sys.modules.get("daphne.ws_protocol")
-    limit = settings.DIARY_WS_MAX_BUFFER_BYTES
-    if ws_protocol is None or limit <= 0:
+    if ws_protocol is None:
         return False
     factory = ws_protocol.WebSocketFactory
     if not getattr(factory.protocol, _GUARDED, False):
         factory.protocol = guarded_protocol(factory.protocol)
-    factory.protocol.max_buffer_bytes = limit
-    return True
+    factory.protocol.max_buffer_bytes = max(0, settings.DIARY_WS_MAX_BUFFER_BYTES)
+    return factory.protocol.max_buffer_bytes > 0
