@@ -6,11 +6,12 @@
 
 Three kinds of process share the machine, as in the issue: the paced OpenAI-compatible upstream
 (bench/upstream.py, built on tests/sse_server.py: one token per chunk, each chunk its own write),
-daphne serving the real app (bench/nikki_asgi.py = diary_project.asgi + counters) or the naive
-app (bench/naive_asgi.py), and this process, which holds every WebSocket client
-(bench/wsclient.py). Only 127.0.0.1 is used. Each daphne gets its own SQLite file in a temporary
-directory; users and their sessions are made with `manage.py shell`, and one real sign-in over
-HTTP checks that path.
+daphne serving the real app (bench/nikki_asgi.py = diary_project.asgi + counters) as deployed
+(`python -m diary_project.serve`: daphne on uvloop; `--nikki-env DIARY_EVENT_LOOP=asyncio` for
+the standard loop) or the naive app (bench/naive_asgi.py) on plain daphne, and this process,
+which holds every WebSocket client (bench/wsclient.py). Only 127.0.0.1 is used. Each daphne gets
+its own SQLite file in a temporary directory; users and their sessions are made with
+`manage.py shell`, and one real sign-in over HTTP checks that path.
 
 Phases, for each path (Nikki, then naive, each on a fresh daphne):
 1. warm-up;
@@ -222,6 +223,9 @@ class Daphne:
     ) -> None:
         self.name = name
         self.app = app
+        # Nikki runs as deployed (daphne on uvloop, diary_project/serve.py); the naive path on
+        # daphne as it comes.
+        self.module = "daphne" if name == "naive" else "diary_project.serve"
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -295,7 +299,7 @@ print(json.dumps(keys))
     def start(self) -> None:
         self.log = open(self.dir / f"daphne-{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            [PY, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), self.app],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
