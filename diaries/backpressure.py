@@ -6,8 +6,8 @@ socket for writability (an `epoll_ctl`), sends on the next loop turn and unregis
 For a stream of small frames that is three system calls and a loop turn per frame. A WebSocket
 transport here sends at once when nothing is queued before it, as asyncio's own transports do,
 and queues only what the kernel did not take (Twisted then writes the rest as usual). Measured
-with the bench at 200 streams: p99 added latency 79 to 90 ms instead of 88 to 129 ms, about 8 % less
-CPU per token (docs/benchmark.md). Plain TCP only: a TLS transport is left as it is.
+with the bench at 200 streams, three runs each: p99 added latency 79 to 90 ms instead of 88 to
+129 ms (docs/benchmark.md). Plain TCP only: a TLS transport is left as it is.
 
 **Slow clients.**
 

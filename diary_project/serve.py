@@ -3,7 +3,7 @@
 Exactly daphne's command line (`daphne --help`), after one step: Twisted's asyncio reactor is
 installed on a uvloop event loop before daphne installs it on the standard library's loop.
 Twisted supports uvloop in `AsyncioSelectorReactor` since 21.7. Every socket read and write
-then goes through libuv, not the `selectors` module: about 10 % less server CPU per streamed
+then goes through libuv, not the `selectors` module: 7 to 15 % less server CPU per streamed
 token and a lower p99 under load (docs/benchmark.md).
 
 `DIARY_EVENT_LOOP=asyncio` keeps the standard library's loop (daphne as it comes).
