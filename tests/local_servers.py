@@ -5,8 +5,15 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
+
+
+def daphne_command(port: int) -> list[str]:
+    """daphne as it is deployed (`python -m diary_project.serve`: on uvloop), on 127.0.0.1;
+    the ASGI application and any other daphne option follow."""
+    return [sys.executable, "-m", "diary_project.serve", "-b", "127.0.0.1", "-p", str(port)]
 
 
 def free_port() -> int:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from .local_servers import daphne_command
 from .sse_server import Script, ScriptedOpenAIServer
 from .test_live_daphne import wait_healthy
 
@@ -141,16 +142,7 @@ class LiveServer:
         self.manage("collectstatic", "--noinput")
         self.log = open(self.workdir / "daphne.log", "w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "diary_project.serve",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                ASGI_APP,
-            ],
+            [*daphne_command(self.port), ASGI_APP],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

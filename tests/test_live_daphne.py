@@ -21,7 +21,7 @@ import httpx2
 import pytest
 from websockets.asyncio.client import connect
 
-from .local_servers import free_port
+from .local_servers import daphne_command, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a-long-diary-passphrase-42"
@@ -104,16 +104,7 @@ class Server:
     def start(self) -> None:
         self.log = open(self.workdir / f"daphne-{self.port}.log", "w")
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "diary_project.serve",  # daphne on uvloop, as deployed
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "diary_project.asgi:application",
-            ],
+            [*daphne_command(self.port), "diary_project.asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,

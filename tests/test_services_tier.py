@@ -26,6 +26,7 @@ import pytest
 import redis
 from psycopg import sql
 
+from tests.local_servers import daphne_command
 from tests.test_live_daphne import INPUTS, ROOT, Server, frames_until, free_port, wait_healthy
 
 # The server databases to use; each test gets a database of its own on this PostgreSQL.
@@ -113,17 +114,9 @@ class EntrypointServer(Server):
     def start(self) -> None:
         self.log_path = self.workdir / f"entrypoint-{self.port}.log"
         self.log = open(self.log_path, "w")
-        daphne = [
-            sys.executable,
-            "-m",
-            "diary_project.serve",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-        ]
+        command = [*daphne_command(self.port), "--proxy-headers", ASGI_APP]
         self.proc = subprocess.Popen(
-            ["bash", "docker/entrypoint.sh", *daphne, "--proxy-headers", ASGI_APP],
+            ["bash", "docker/entrypoint.sh", *command],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
