@@ -50,8 +50,9 @@ def long_checkpoint() -> None:
 
 
 def loop_monitor() -> None:
-    """Log event-loop stalls (a 5 ms sleep waking late) and cyclic GC pauses to stderr once a
-    second: what holds the loop back."""
+    """Log event-loop stalls (a 5 ms sleep waking late) and cyclic GC pauses (the full
+    collections apart) to stderr, or BENCH_MONITOR_LOG, once a second: what holds the loop
+    back. BENCH_MONITOR_OBJECTS=1 adds the objects the collector tracks and the frozen ones."""
     import asyncio
     import gc
     import os
@@ -61,12 +62,15 @@ def loop_monitor() -> None:
     out = open(os.environ["BENCH_MONITOR_LOG"], "a") if "BENCH_MONITOR_LOG" in os.environ else None
     gc_started = [0.0]
     gc_pauses: list[float] = []
+    gc_full: list[float] = []  # full collections (generation 2)
 
     def on_gc(phase: str, info: dict) -> None:
         if phase == "start":
             gc_started[0] = time.perf_counter()
         else:
             gc_pauses.append((time.perf_counter() - gc_started[0]) * 1000)
+            if info.get("generation") == 2:
+                gc_full.append(gc_pauses[-1])
 
     gc.callbacks.append(on_gc)
 
@@ -83,12 +87,19 @@ def loop_monitor() -> None:
                 gcs = sorted(gc_pauses)
                 print(
                     f"loop lag ms: p50 {lags[len(lags) // 2]:.1f} max {lags[-1]:.1f} "
-                    f"(n={len(lags)}); gc: {len(gcs)} pauses, max {gcs[-1] if gcs else 0:.1f} ms",
+                    f"(n={len(lags)}); gc: {len(gcs)} pauses, max {gcs[-1] if gcs else 0:.1f} ms"
+                    + (f", full {', '.join(f'{p:.1f}' for p in gc_full)} ms" if gc_full else "")
+                    + (
+                        f"; objects {len(gc.get_objects())}, frozen {gc.get_freeze_count()}"
+                        if os.environ.get("BENCH_MONITOR_OBJECTS")
+                        else ""
+                    ),
                     file=out or sys.stderr,
                     flush=True,
                 )
                 lags.clear()
                 gc_pauses.clear()
+                gc_full.clear()
 
     from twisted.internet import reactor
 

@@ -71,3 +71,46 @@ def test_daphne_options_pass_through():
     )
     assert done.returncode == 0, done.stderr
     assert "--proxy-headers" in done.stdout and "application" in done.stdout
+
+
+def test_the_startup_heap_is_frozen_with_the_urlconf_loaded():
+    done = run(
+        "import gc, sys, django; django.setup()\n"
+        "from diary_project.serve import freeze_startup_heap\n"
+        "freeze_startup_heap()\n"
+        "print(gc.get_freeze_count(), 'diary_project.urls' in sys.modules)\n",
+        DJANGO_SETTINGS_MODULE="diary_project.settings",
+        DJANGO_DEBUG="true",
+    )
+    assert done.returncode == 0, done.stderr
+    frozen, urls_loaded = done.stdout.split()
+    assert int(frozen) > 50_000 and urls_loaded == "True"
+
+
+def test_daphne_freezes_the_heap_when_it_starts_serving(tmp_path):
+    """A real `python -m diary_project.serve`: the hook runs once the reactor runs."""
+    probe = tmp_path / "probe_asgi.py"
+    probe.write_text(
+        "import gc\n"
+        "from twisted.internet import reactor\n"
+        "from diary_project.asgi import application\n"
+        "def report():\n"
+        f"    open({str(tmp_path / 'frozen')!r}, 'w').write(str(gc.get_freeze_count()))\n"
+        "    reactor.stop()\n"
+        "reactor.callWhenRunning(reactor.callLater, 0.5, report)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "diary_project.serve", "-p", "0", "probe_asgi:application"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}",
+            "DJANGO_DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (tmp_path / "frozen").exists(), done.stderr[-2000:]
+    assert int((tmp_path / "frozen").read_text()) > 50_000
