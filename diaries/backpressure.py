@@ -100,6 +100,12 @@ def eager_writes(transport: Any) -> bool:
     return True
 
 
+def plain_writes(transport: Any) -> None:
+    """Undo eager_writes: the closure refers back to the transport, a cycle that would leave
+    every closed connection to the cyclic collector."""
+    vars(transport).pop("write", None)
+
+
 def guarded_protocol(base: type) -> type:
     """A subclass of daphne's WebSocketProtocol that writes eagerly and drops a client that
     stops reading."""
@@ -112,6 +118,11 @@ def guarded_protocol(base: type) -> type:
         def connectionMade(self):  # Twisted's; daphne hands over the upgraded transport
             self.eager = eager_writes(self.transport)
             super().connectionMade()
+
+        def connectionLost(self, reason):  # Twisted's
+            if self.eager:
+                plain_writes(self.transport)
+            super().connectionLost(reason)
 
         def serverSend(self, content, binary=False):  # daphne's method
             if self.buffer_guard_tripped:

@@ -7,7 +7,9 @@ The live tiers (test_live_daphne, test_slow_clients, test_browser) run the whole
 
 from __future__ import annotations
 
+import gc
 import socket
+import weakref
 from collections.abc import Iterator
 
 import daphne.server  # noqa: F401  (installs Twisted's asyncio reactor first, as daphne does)
@@ -15,7 +17,7 @@ import pytest
 from twisted.internet import reactor, tcp
 from twisted.internet.protocol import Protocol
 
-from diaries.backpressure import eager_writes, queued_bytes
+from diaries.backpressure import eager_writes, plain_writes, queued_bytes
 
 
 @pytest.fixture
@@ -94,6 +96,25 @@ def test_a_transport_that_is_not_plain_tcp_is_left_alone():
     original = wrapped.write
     assert not eager_writes(wrapped)
     assert wrapped.write == original
+
+
+def test_a_closed_transport_is_freed_without_the_cyclic_collector():
+    """The eager write refers back to its transport; plain_writes (run when the connection is
+    lost) breaks that cycle, so a closed connection's transport is freed at once."""
+    a, b = socket.socketpair()
+    transport = tcp.Server(a, Protocol(), ("127.0.0.1", 1), None, 1, reactor)
+    transport.stopReading()
+    gone = weakref.ref(transport)
+    assert eager_writes(transport)
+    plain_writes(transport)
+    gc.disable()
+    try:
+        del transport
+        assert gone() is None
+    finally:
+        gc.enable()
+        a.close()
+        b.close()
 
 
 def test_after_the_connection_is_lost_nothing_is_sent(pair):
