@@ -11,6 +11,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -18,11 +19,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import moderation, realtime, selectors
+from . import fastsql, moderation, realtime, selectors
 from .models import (
     DiaryEntry,
     EntryEdit,
@@ -95,15 +95,17 @@ def entry_create(
     language: str = Language.ENGLISH,
 ) -> DiaryEntry:
     """Save a new entry's inputs (guarantee 1: before any model call)."""
-    return DiaryEntry.objects.create(
-        owner=user,
-        date=date or timezone.localdate(),
-        morning=morning,
-        afternoon=afternoon,
-        evening=evening,
-        notes=notes,
-        tone=tone,
-        language=language,
+    return fastsql.insert(
+        DiaryEntry(
+            owner=user,
+            date=date or timezone.localdate(),
+            morning=morning,
+            afternoon=afternoon,
+            evening=evening,
+            notes=notes,
+            tone=tone,
+            language=language,
+        )
     )
 
 
@@ -160,6 +162,48 @@ def entry_delete(*, entry: DiaryEntry) -> None:
     entry.delete()
 
 
+@lru_cache(maxsize=4)
+def _entry_locked_sql(vendor: str) -> str:
+    entry, profile = DiaryEntry._meta, Profile._meta
+    q = connection.ops.quote_name
+    columns = ", ".join(f"e.{q(f.column)}" for f in entry.concrete_fields)
+    limit = q(profile.get_field("daily_generation_limit").column)
+    return (
+        f"SELECT {columns}, p.{limit} AS daily_limit FROM {q(entry.db_table)} e "  # noqa: S608
+        f"LEFT JOIN {q(profile.db_table)} p ON p.{q(profile.get_field('user').column)} = "
+        f"e.{q(entry.get_field('owner').column)} "
+        f"WHERE e.{q(entry.pk.column)} = %s AND e.{q(entry.get_field('owner').column)} = %s "
+        f"{fastsql.for_update('e')}"
+    )
+
+
+def _entry_locked_with_limit(*, entry_id: int, owner_id: int) -> DiaryEntry:
+    """The owner's entry, locked until the transaction ends, with `daily_limit`: the owner's
+    own daily limit (None: the default)."""
+    rows = list(DiaryEntry.objects.raw(_entry_locked_sql(connection.vendor), [entry_id, owner_id]))
+    if not rows:
+        raise DiaryEntry.DoesNotExist("DiaryEntry matching query does not exist.")
+    return rows[0]
+
+
+@lru_cache(maxsize=4)
+def _start_counts_sql(vendor: str) -> str:
+    """(entry, status, started today?, request_id) of the owner's generations that are running,
+    started today, or used the request_id. Params: today, owner, generating, today, request_id."""
+    gen, entry = Generation._meta, DiaryEntry._meta
+    q = connection.ops.quote_name
+    started, status, rid = (
+        q(gen.get_field(n).column) for n in ("started_at", "status", "request_id")
+    )
+    return (
+        f"SELECT g.{q(gen.get_field('entry').column)}, g.{status}, g.{started} >= %s, "  # noqa: S608
+        f"g.{rid} FROM {q(gen.db_table)} g INNER JOIN {q(entry.db_table)} e "
+        f"ON g.{q(gen.get_field('entry').column)} = e.{q(entry.pk.column)} "
+        f"WHERE e.{q(entry.get_field('owner').column)} = %s "
+        f"AND (g.{status} = %s OR g.{started} >= %s OR g.{rid} = %s)"
+    )
+
+
 def _start_of_today() -> dt.datetime:
     today = timezone.localdate()
     return timezone.make_aware(dt.datetime.combine(today, dt.time.min))
@@ -199,24 +243,22 @@ def generation_start(
             # Four statements (the entry with its owner's limit, the counts, the insert, the
             # entry's status): each costs the database thread Python time that the event loop
             # waits for (docs/benchmark.md).
-            locked = (
-                DiaryEntry.objects.select_for_update(of=("self",))
-                .annotate(daily_limit=F("owner__diary_profile__daily_generation_limit"))
-                .get(pk=entry.pk, owner=user)
-            )
+            # Hand-written statements (diaries/fastsql.py): the ORM spent more Python building
+            # them than the database spends running them, holding the GIL the loop needs.
+            locked = _entry_locked_with_limit(entry_id=entry.pk, owner_id=user.pk)
             # The user's running and today's generations (at most their daily limit) and a
-            # repeat of request_id, counted here: one statement, cheap to build.
-            today = _start_of_today()
-            wanted = Q(status=GenerationStatus.GENERATING) | Q(started_at__gte=today)
-            if request_id:
-                wanted |= Q(request_id=request_id)
-            rows = Generation.objects.filter(wanted, entry__owner=user).values_list(
-                "entry_id", "status", "started_at", "request_id"
-            )
+            # repeat of request_id, in one statement.
+            today = connection.ops.adapt_datetimefield_value(_start_of_today())
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    _start_counts_sql(connection.vendor),
+                    [today, user.pk, GenerationStatus.GENERATING.value, today, request_id or None],
+                )
+                rows = cursor.fetchall()
             repeated = here = running = used = 0
-            for entry_id, status, started_at, rid in rows:
+            for entry_id, status, is_today, rid in rows:
                 repeated += bool(request_id) and rid == request_id
-                used += started_at >= today
+                used += bool(is_today)
                 if status == GenerationStatus.GENERATING:
                     running += 1
                     here += entry_id == locked.pk
@@ -242,20 +284,22 @@ def generation_start(
                     entry_id=locked.pk,
                 )
             now = timezone.now()
-            generation = Generation.objects.create(
-                entry=locked,
-                status=GenerationStatus.GENERATING,
-                writer=writer_name,
-                model_name=model_name,
-                tone=locked.tone,
-                language=locked.language,
-                request_id=request_id or None,
-                owner_channel=owner_channel,
-                started_at=now,
-                heartbeat_at=now,
+            generation = fastsql.insert(
+                Generation(
+                    entry=locked,
+                    status=GenerationStatus.GENERATING,
+                    writer=writer_name,
+                    model_name=model_name,
+                    tone=locked.tone,
+                    language=locked.language,
+                    request_id=request_id or None,
+                    owner_channel=owner_channel,
+                    started_at=now,
+                    heartbeat_at=now,
+                )
             )
             locked.status = EntryStatus.GENERATING
-            locked.save(update_fields=["status", "updated_at"])
+            fastsql.update(locked, ("status", "updated_at"))
     except IntegrityError:
         # Lost a race: another request started this entry, or used this request_id.
         if request_id:
@@ -321,9 +365,7 @@ def generation_finish(
     done and cancelled (the owner chose to stop) become the entry's text; failed, filtered and
     interrupted keep the entry's previous text and leave theirs in the generation for a retry.
     """
-    generation = (
-        Generation.objects.select_for_update().select_related("entry").get(pk=generation_id)
-    )
+    generation = _locked(Generation, generation_id)
     usage = usage or {}
     generation.status = status
     generation.text = text
@@ -337,10 +379,10 @@ def generation_finish(
     generation.time_to_first_token_ms = time_to_first_token_ms
     generation.duration_ms = duration_ms
     generation.finished_at = generation.heartbeat_at = timezone.now()
-    generation.save()
-    # The entry was locked with the generation (select_related): no second read of it, and
-    # one UPDATE for what the end and the checker's verdict change.
-    entry = generation.entry
+    # Hand-written statements (diaries/fastsql.py), as in generation_start; one UPDATE of the
+    # entry for what the end and the checker's verdict change.
+    fastsql.update(generation, _FINISH_FIELDS)
+    entry = generation.entry = _locked(DiaryEntry, generation.entry_id)
     fields = _entry_follow_fields(generation, entry)
     if check is not None:  # an in-process checker's verdict, recorded with the end
         verdict, error = check
@@ -348,8 +390,43 @@ def generation_finish(
             entry, text=text, verdict=verdict, error=error, generation_id=generation.pk
         )
     if fields:
-        entry.save(update_fields=list(dict.fromkeys(fields)))
+        fastsql.update(entry, tuple(dict.fromkeys(fields)))
     return generation
+
+
+_FINISH_FIELDS = (
+    "status",
+    "text",
+    "seq",
+    "error_code",
+    "error_message",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "time_to_first_token_ms",
+    "duration_ms",
+    "finished_at",
+    "heartbeat_at",
+)
+
+
+@lru_cache(maxsize=8)
+def _locked_sql(model: type[Generation] | type[DiaryEntry], vendor: str) -> str:
+    meta, q = model._meta, connection.ops.quote_name
+    columns = ", ".join(f"t.{q(f.column)}" for f in meta.concrete_fields)
+    return (
+        f"SELECT {columns} FROM {q(meta.db_table)} t "  # noqa: S608 (names from the model)
+        f"WHERE t.{q(meta.pk.column)} = %s {fastsql.for_update('t')}"
+    )
+
+
+def _locked(model, pk: int):
+    """`model.objects.select_for_update().get(pk=pk)` in one prepared statement."""
+    rows = list(model.objects.raw(_locked_sql(model, connection.vendor), [pk]))
+    if not rows:
+        raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
+    return rows[0]
 
 
 def _entry_follow_generation(generation: Generation) -> None:
@@ -362,8 +439,10 @@ def _entry_follow_generation(generation: Generation) -> None:
 def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]:
     """Set the locked `entry`'s status (and text) from its latest generation, `generation`;
     the fields to save, none when a newer generation owns the entry."""
-    latest = entry.generations.order_by("-started_at", "-pk").values_list("pk", flat=True).first()
-    if latest != generation.pk:
+    with connection.cursor() as cursor:
+        cursor.execute(_latest_generation_sql(connection.vendor), [entry.pk])
+        row = cursor.fetchone()
+    if row is None or row[0] != generation.pk:
         return []  # a newer generation owns the entry's status now
     fields = ["status", "updated_at"]
     entry.status = generation.status
@@ -375,6 +454,18 @@ def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]
         entry.model_name = generation.model_name
         fields += ["text", "writer", "model_name"]
     return fields
+
+
+@lru_cache(maxsize=4)
+def _latest_generation_sql(vendor: str) -> str:
+    """The id of an entry's latest generation (the ORM's order: started_at, then id)."""
+    meta, q = Generation._meta, connection.ops.quote_name
+    pk, started = q(meta.pk.column), q(meta.get_field("started_at").column)
+    return (
+        f"SELECT {pk} FROM {q(meta.db_table)} "  # noqa: S608 (names from the model)
+        f"WHERE {q(meta.get_field('entry').column)} = %s "
+        f"ORDER BY {started} DESC, {pk} DESC LIMIT 1"
+    )
 
 
 def generations_sweep_stale(*, stale_after: float | None = None) -> int:
@@ -567,15 +658,17 @@ def moderation_event_record(
     subject_id = subject.pk if subject is not None else (entry.owner_id if entry else None)
     if subject_id is not None:
         details.setdefault("user", subject_id)
-    return ModerationEvent.objects.create(
-        action=action,
-        actor=actor,
-        actor_name=actor.get_username() if actor is not None else "",
-        entry=entry,
-        report=report,
-        subject_id=subject_id,
-        reason=reason,
-        details=details,
+    return fastsql.insert(
+        ModerationEvent(
+            action=action,
+            actor=actor,
+            actor_name=actor.get_username() if actor is not None else "",
+            entry=entry,
+            report=report,
+            subject_id=subject_id,
+            reason=reason,
+            details=details,
+        )
     )
 
 
