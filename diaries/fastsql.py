@@ -47,8 +47,9 @@ def _update_sql(model: type[Model], names: tuple[str, ...], vendor: str) -> tupl
 
 
 def insert[M: Model](instance: M) -> M:
-    """`instance.save()` for a new row of a model without signals: one INSERT … RETURNING."""
-    if not connection.features.can_return_columns_from_insert:
+    """`instance.save()` for a new row of a model without signals and with a database-made
+    primary key: one INSERT … RETURNING it."""
+    if not (connection.features.can_return_columns_from_insert and instance._meta.pk.db_returning):
         instance.save(force_insert=True)
         return instance
     sql, fields = _insert_sql(type(instance), connection.vendor)
