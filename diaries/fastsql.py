@@ -22,6 +22,21 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def col(model: type[Model], name: str) -> str:
+    """The quoted column of `model`'s field `name` (the primary key with "pk")."""
+    field = model._meta.pk if name == "pk" else model._meta.get_field(name)
+    return _q(field.column)
+
+
+def table(model: type[Model]) -> str:
+    return _q(model._meta.db_table)
+
+
+def columns(model: type[Model], alias: str) -> str:
+    """`alias.column, …` for every concrete field: what `model.objects.raw()` needs."""
+    return ", ".join(f"{alias}.{_q(f.column)}" for f in model._meta.concrete_fields)
+
+
 @lru_cache(maxsize=64)
 def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple]:
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
@@ -72,6 +87,26 @@ def update(instance: Model, names: list[str] | tuple[str, ...]) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def one[M: Model](model: type[M], sql: str, params: list) -> M:
+    """The one row of `model.objects.raw(sql, params)`; `model.DoesNotExist` when there is none."""
+    for row in model.objects.raw(sql, params):
+        return row
+    raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
+
+
+@lru_cache(maxsize=16)
+def _locked_sql(model: type[Model], vendor: str) -> str:
+    return (
+        f"SELECT {columns(model, 't')} FROM {table(model)} t "  # noqa: S608 (names from the model)
+        f"WHERE t.{col(model, 'pk')} = %s {for_update('t')}"
+    )
+
+
+def locked[M: Model](model: type[M], pk: int) -> M:
+    """`model.objects.select_for_update().get(pk=pk)`, inside a transaction."""
+    return one(model, _locked_sql(model, connection.vendor), [pk])
 
 
 def for_update(alias: str) -> str:

@@ -164,42 +164,29 @@ def entry_delete(*, entry: DiaryEntry) -> None:
 
 @lru_cache(maxsize=4)
 def _entry_locked_sql(vendor: str) -> str:
-    entry, profile = DiaryEntry._meta, Profile._meta
-    q = connection.ops.quote_name
-    columns = ", ".join(f"e.{q(f.column)}" for f in entry.concrete_fields)
-    limit = q(profile.get_field("daily_generation_limit").column)
+    """The owner's entry, locked, with `daily_limit` (the owner's own; None: the default).
+    Params: entry, owner."""
+    e, p = DiaryEntry, Profile
     return (
-        f"SELECT {columns}, p.{limit} AS daily_limit FROM {q(entry.db_table)} e "  # noqa: S608
-        f"LEFT JOIN {q(profile.db_table)} p ON p.{q(profile.get_field('user').column)} = "
-        f"e.{q(entry.get_field('owner').column)} "
-        f"WHERE e.{q(entry.pk.column)} = %s AND e.{q(entry.get_field('owner').column)} = %s "
+        f"SELECT {fastsql.columns(e, 'e')}, p.{fastsql.col(p, 'daily_generation_limit')} "  # noqa: S608
+        f"AS daily_limit FROM {fastsql.table(e)} e LEFT JOIN {fastsql.table(p)} p "
+        f"ON p.{fastsql.col(p, 'user')} = e.{fastsql.col(e, 'owner')} "
+        f"WHERE e.{fastsql.col(e, 'pk')} = %s AND e.{fastsql.col(e, 'owner')} = %s "
         f"{fastsql.for_update('e')}"
     )
-
-
-def _entry_locked_with_limit(*, entry_id: int, owner_id: int) -> DiaryEntry:
-    """The owner's entry, locked until the transaction ends, with `daily_limit`: the owner's
-    own daily limit (None: the default)."""
-    rows = list(DiaryEntry.objects.raw(_entry_locked_sql(connection.vendor), [entry_id, owner_id]))
-    if not rows:
-        raise DiaryEntry.DoesNotExist("DiaryEntry matching query does not exist.")
-    return rows[0]
 
 
 @lru_cache(maxsize=4)
 def _start_counts_sql(vendor: str) -> str:
     """(entry, status, started today?, request_id) of the owner's generations that are running,
     started today, or used the request_id. Params: today, owner, generating, today, request_id."""
-    gen, entry = Generation._meta, DiaryEntry._meta
-    q = connection.ops.quote_name
-    started, status, rid = (
-        q(gen.get_field(n).column) for n in ("started_at", "status", "request_id")
-    )
+    g, e = Generation, DiaryEntry
+    started, status, rid = (fastsql.col(g, n) for n in ("started_at", "status", "request_id"))
     return (
-        f"SELECT g.{q(gen.get_field('entry').column)}, g.{status}, g.{started} >= %s, "  # noqa: S608
-        f"g.{rid} FROM {q(gen.db_table)} g INNER JOIN {q(entry.db_table)} e "
-        f"ON g.{q(gen.get_field('entry').column)} = e.{q(entry.pk.column)} "
-        f"WHERE e.{q(entry.get_field('owner').column)} = %s "
+        f"SELECT g.{fastsql.col(g, 'entry')}, g.{status}, g.{started} >= %s, g.{rid} "  # noqa: S608
+        f"FROM {fastsql.table(g)} g INNER JOIN {fastsql.table(e)} e "
+        f"ON g.{fastsql.col(g, 'entry')} = e.{fastsql.col(e, 'pk')} "
+        f"WHERE e.{fastsql.col(e, 'owner')} = %s "
         f"AND (g.{status} = %s OR g.{started} >= %s OR g.{rid} = %s)"
     )
 
@@ -240,12 +227,13 @@ def generation_start(
     """
     try:
         with transaction.atomic():
-            # Four statements (the entry with its owner's limit, the counts, the insert, the
-            # entry's status): each costs the database thread Python time that the event loop
-            # waits for (docs/benchmark.md).
-            # Hand-written statements (diaries/fastsql.py): the ORM spent more Python building
-            # them than the database spends running them, holding the GIL the loop needs.
-            locked = _entry_locked_with_limit(entry_id=entry.pk, owner_id=user.pk)
+            # Four hand-written statements (diaries/fastsql.py): the entry with its owner's
+            # limit, the counts, the insert, the entry's status. The ORM spent more Python
+            # building them than the database spends running them, holding the GIL the event
+            # loop needs (docs/benchmark.md).
+            locked = fastsql.one(
+                DiaryEntry, _entry_locked_sql(connection.vendor), [entry.pk, user.pk]
+            )
             # The user's running and today's generations (at most their daily limit) and a
             # repeat of request_id, in one statement.
             today = connection.ops.adapt_datetimefield_value(_start_of_today())
@@ -321,16 +309,13 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
         # built a statement per row (or, with bulk_update, a CASE per field per row) in Python
         # in the database thread, holding the GIL for tens of milliseconds a second at 100
         # streams, which stalled the event loop (docs/benchmark.md).
-        table = connection.ops.quote_name(Generation._meta.db_table)
-        cols = {
-            f: connection.ops.quote_name(Generation._meta.get_field(f).column)
-            for f in ("text", "seq", "heartbeat_at", "status", "id")
-        }
+        cols = {f: fastsql.col(Generation, f) for f in ("text", "seq", "heartbeat_at", "status")}
         stamp = connection.ops.adapt_datetimefield_value(now)
         # Names from the model, quoted; every value is a parameter.
         sql = (
-            f"UPDATE {table} SET {cols['text']} = %s, {cols['seq']} = %s, "  # noqa: S608
-            f"{cols['heartbeat_at']} = %s WHERE {cols['id']} = %s AND {cols['status']} = %s"
+            f"UPDATE {fastsql.table(Generation)} SET {cols['text']} = %s, "  # noqa: S608
+            f"{cols['seq']} = %s, {cols['heartbeat_at']} = %s "
+            f"WHERE {fastsql.col(Generation, 'pk')} = %s AND {cols['status']} = %s"
         )
         with connection.cursor() as cursor:
             cursor.executemany(
@@ -365,7 +350,7 @@ def generation_finish(
     done and cancelled (the owner chose to stop) become the entry's text; failed, filtered and
     interrupted keep the entry's previous text and leave theirs in the generation for a retry.
     """
-    generation = _locked(Generation, generation_id)
+    generation = fastsql.locked(Generation, generation_id)
     usage = usage or {}
     generation.status = status
     generation.text = text
@@ -382,7 +367,7 @@ def generation_finish(
     # Hand-written statements (diaries/fastsql.py), as in generation_start; one UPDATE of the
     # entry for what the end and the checker's verdict change.
     fastsql.update(generation, _FINISH_FIELDS)
-    entry = generation.entry = _locked(DiaryEntry, generation.entry_id)
+    entry = generation.entry = fastsql.locked(DiaryEntry, generation.entry_id)
     fields = _entry_follow_fields(generation, entry)
     if check is not None:  # an in-process checker's verdict, recorded with the end
         verdict, error = check
@@ -409,24 +394,6 @@ _FINISH_FIELDS = (
     "finished_at",
     "heartbeat_at",
 )
-
-
-@lru_cache(maxsize=8)
-def _locked_sql(model: type[Generation] | type[DiaryEntry], vendor: str) -> str:
-    meta, q = model._meta, connection.ops.quote_name
-    columns = ", ".join(f"t.{q(f.column)}" for f in meta.concrete_fields)
-    return (
-        f"SELECT {columns} FROM {q(meta.db_table)} t "  # noqa: S608 (names from the model)
-        f"WHERE t.{q(meta.pk.column)} = %s {fastsql.for_update('t')}"
-    )
-
-
-def _locked(model, pk: int):
-    """`model.objects.select_for_update().get(pk=pk)` in one prepared statement."""
-    rows = list(model.objects.raw(_locked_sql(model, connection.vendor), [pk]))
-    if not rows:
-        raise model.DoesNotExist(f"{model.__name__} matching query does not exist.")
-    return rows[0]
 
 
 def _entry_follow_generation(generation: Generation) -> None:
@@ -459,12 +426,11 @@ def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]
 @lru_cache(maxsize=4)
 def _latest_generation_sql(vendor: str) -> str:
     """The id of an entry's latest generation (the ORM's order: started_at, then id)."""
-    meta, q = Generation._meta, connection.ops.quote_name
-    pk, started = q(meta.pk.column), q(meta.get_field("started_at").column)
+    g = Generation
+    pk = fastsql.col(g, "pk")
     return (
-        f"SELECT {pk} FROM {q(meta.db_table)} "  # noqa: S608 (names from the model)
-        f"WHERE {q(meta.get_field('entry').column)} = %s "
-        f"ORDER BY {started} DESC, {pk} DESC LIMIT 1"
+        f"SELECT {pk} FROM {fastsql.table(g)} WHERE {fastsql.col(g, 'entry')} = %s "  # noqa: S608
+        f"ORDER BY {fastsql.col(g, 'started_at')} DESC, {pk} DESC LIMIT 1"
     )
 
 

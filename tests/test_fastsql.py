@@ -133,8 +133,8 @@ def test_the_end_locks_the_generation_and_its_entry_until_it_commits():
     def hold():
         try:
             with transaction.atomic():
-                services._locked(Generation, generation.pk)
-                services._locked(DiaryEntry, entry.pk)
+                fastsql.locked(Generation, generation.pk)
+                fastsql.locked(DiaryEntry, entry.pk)
                 locked.set()
                 release.wait(10)
         finally:
