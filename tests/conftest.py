@@ -158,11 +158,18 @@ def session_cookie_for(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
-async def connect(user=None, *, origin: str = "http://localhost", cookie: str | None = None):
+async def connect(
+    user=None,
+    *,
+    origin: str = "http://localhost",
+    cookie: str | None = None,
+    host: str = "localhost",
+    headers: list[tuple[bytes, bytes]] = (),
+):
     """A WebSocket through the real ASGI stack (origin check, session auth, routing)."""
     from diary_project.asgi import application
 
-    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+    headers = [(b"origin", origin.encode()), (b"host", host.encode()), *headers]
     if cookie is None and user is not None:
         cookie = await database_sync_to_async(session_cookie_for)(user)
     if cookie:
