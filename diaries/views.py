@@ -227,10 +227,15 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 # --- Calendar, search, history, export, settings, account ---------------------------------------
 
 
+# A month's grid starts and ends with days of the weeks around it, so the first and the last
+# year that Python's dates can hold cannot be drawn whole: the calendar stops short of them.
+CALENDAR_YEARS = range(dt.MINYEAR + 1, dt.MAXYEAR)
+
+
 def _month_shift(year: int, month: int, delta: int) -> tuple[int, int] | None:
     index = year * 12 + (month - 1) + delta
     shifted = (index // 12, index % 12 + 1)
-    return shifted if dt.MINYEAR <= shifted[0] <= dt.MAXYEAR else None
+    return shifted if shifted[0] in CALENDAR_YEARS else None
 
 
 @require_GET
@@ -241,7 +246,7 @@ def calendar_month(
     """A month of one's entries, each day linking to its entries, tones marked."""
     today = timezone.localdate()
     year, month = (year, month) if year is not None else (today.year, today.month)
-    if not (1 <= month <= 12 and dt.MINYEAR <= year <= dt.MAXYEAR):
+    if not (1 <= month <= 12 and year in CALENDAR_YEARS):
         raise Http404
     month_entries = list(selectors.entries_for_month(user=request.user, year=year, month=month))
     by_day: dict[dt.date, list[DiaryEntry]] = defaultdict(list)

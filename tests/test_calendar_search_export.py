@@ -113,7 +113,19 @@ def test_calendar_wraps_around_the_year(signed_in):
     assert 'href="/calendar/2027/2/"' in html
 
 
-@pytest.mark.parametrize("url", ["/calendar/2026/13/", "/calendar/2026/0/", "/calendar/0/5/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar/2026/13/",
+        "/calendar/2026/0/",
+        "/calendar/0/5/",
+        # The grid of the first and last months would run past the dates Python can hold.
+        "/calendar/9999/12/",
+        "/calendar/1/1/",
+        "/calendar/10000/1/",
+        "/calendar/99999999999999999999/1/",
+    ],
+)
 def test_calendar_of_an_impossible_month_is_not_found(signed_in, url):
     assert signed_in.get(url).status_code == 404
 
