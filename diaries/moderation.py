@@ -5,7 +5,8 @@ answer `check(text)` with a `Verdict`, or raise `CheckerError` when they cannot 
 
 - `OpenAIModerationChecker` — OpenAI's moderation endpoint (`client.moderations.create`), or a
   compatible server that has one;
-- `WordListChecker` — flags a text containing any word of a list (the site's own list);
+- `WordListChecker` — flags a text containing any word of a list (the site's own list, else the
+  small lists shipped per language in `wordlists/`);
 - `NullChecker` — checks nothing (`DIARY_MODERATION=off`).
 
 Only the two functions at the end touch Django, importing it lazily: `checker_from_settings()`,
@@ -25,6 +26,9 @@ import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from typing import Any, Protocol
 
 import httpx2
@@ -38,6 +42,8 @@ __all__ = [
     "WordListChecker",
     "checker_from_settings",
     "generation_check_soon",
+    "shipped_words",
+    "words_from_file",
 ]
 
 logger = logging.getLogger("diaries.moderation")
@@ -93,8 +99,9 @@ class WordListChecker:
     name = "wordlist"
     local = True  # no I/O: checked as the generation's end is saved, in the same transaction
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(self, words: Iterable[str], *, shipped: bool = False) -> None:
         self.words = tuple(dict.fromkeys(w.strip().casefold() for w in words if w.strip()))
+        self.shipped = shipped  # the lists that come with Nikki, not the site's own
         patterns = []
         for word in self.words:
             escaped = re.escape(word)
@@ -113,6 +120,23 @@ class WordListChecker:
             if value is not None
         }
         return Verdict(flagged=bool(found), checker=self.name, categories=tuple(sorted(found)))
+
+
+def words_from_file(path: str | Path) -> list[str]:
+    """One word or phrase a line; blank lines and lines starting with # are skipped."""
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@cache
+def shipped_words() -> dict[str, tuple[str, ...]]:
+    """The word lists that come with Nikki, by language (`wordlists/<language>.txt`)."""
+    folder = resources.files(__package__) / "wordlists"
+    return {
+        item.name.removesuffix(".txt"): tuple(words_from_file(item))
+        for item in folder.iterdir()
+        if item.name.endswith(".txt")
+    }
 
 
 # event loop -> configuration -> client: building a client loads the CA bundle (~60 ms of CPU
@@ -221,7 +245,15 @@ def checker_from_settings() -> Checker:
         )
     if choice == "off":
         return NullChecker()
-    return WordListChecker(settings.DIARY_MODERATION_WORDS)
+    words = list(settings.DIARY_MODERATION_WORDS)
+    if settings.DIARY_MODERATION_WORDS_FILE:
+        words += words_from_file(settings.DIARY_MODERATION_WORDS_FILE)
+    if words:
+        return WordListChecker(words)
+    # No list of the site's own: an empty list would pass every text, so the shipped ones check.
+    return WordListChecker(
+        [word for language in shipped_words().values() for word in language], shipped=True
+    )
 
 
 # Strong references to the running checks (the event loop keeps only weak ones).

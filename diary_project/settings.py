@@ -353,6 +353,8 @@ if DIARY_MODERATION == "openai" and not (
         "DIARY_MODERATION=openai needs OPENAI_API_KEY or a base URL (DIARY_MODERATION_BASE_URL)."
     )
 DIARY_MODERATION_TIMEOUT = env.float("DIARY_MODERATION_TIMEOUT", default=10.0)
-# Comma-separated; the word-list checker flags a text containing any of them.
+# The word-list checker flags a text containing any of these (comma-separated) or of the file's
+# lines; with neither it uses the small lists shipped per language (diaries/wordlists/).
 DIARY_MODERATION_WORDS = env.list("DIARY_MODERATION_WORDS", default=[])
+DIARY_MODERATION_WORDS_FILE = env.str("DIARY_MODERATION_WORDS_FILE", default="")
 DIARY_REPORTS_PER_HOUR = env.int("DIARY_REPORTS_PER_HOUR", default=10)
