@@ -41,7 +41,9 @@ async def test_with_no_key_and_no_list_the_shipped_lists_flag_english_and_japane
 async def test_a_deployments_own_words_replace_the_shipped_lists(settings, tmp_path):
     words_file = tmp_path / "words.txt"
     words_file.write_text("# our list\nplum\n\n梅干し\n", encoding="utf-8")
-    no_key(settings, DIARY_MODERATION_WORDS=["apricot"], DIARY_MODERATION_WORDS_FILE=str(words_file))
+    no_key(
+        settings, DIARY_MODERATION_WORDS=["apricot"], DIARY_MODERATION_WORDS_FILE=str(words_file)
+    )
     checker = moderation.checker_from_settings()
 
     assert (await checker.check("An apricot.")).flagged
