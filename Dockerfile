@@ -23,8 +23,9 @@ RUN pip install --no-deps . \
     && DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput \
     # The code stays root's and read-only; only var/ (SQLite when no DATABASE_URL) is writable.
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home nikki \
-    && mkdir -p var \
-    && chown nikki:nikki var \
+    && mkdir -p var /var/lib/nikki \
+    && chown nikki:nikki var /var/lib/nikki \
+    && chmod 0700 /var/lib/nikki \
     && chmod 0755 docker/entrypoint.sh
 
 USER nikki

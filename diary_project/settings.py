@@ -21,10 +21,15 @@ env = environ.Env()
 # https://docs.djangoproject.com/en/6.1/ref/settings/#core-settings
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+# Or a file that holds it (docker-compose.yml: one made on the first start of each install).
+SECRET_KEY_FILE = env.str("DJANGO_SECRET_KEY_FILE", default="")
+if not SECRET_KEY and SECRET_KEY_FILE and Path(SECRET_KEY_FILE).is_file():
+    SECRET_KEY = Path(SECRET_KEY_FILE).read_text().strip()
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "Set DJANGO_SECRET_KEY (50+ random characters), or DJANGO_DEBUG=true for development."
+            "Set DJANGO_SECRET_KEY (50+ random characters) or DJANGO_SECRET_KEY_FILE (a file "
+            "holding it), or DJANGO_DEBUG=true for development."
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
 

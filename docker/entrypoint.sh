@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The container's entrypoint: wait for the database, apply migrations and create the admin
-# (unless DJANGO_MIGRATE=false), then run the command (daphne by default).
+# The container's entrypoint: make this install's secret key if there is none, wait for the
+# database, apply migrations and create the admin (unless DJANGO_MIGRATE=false), print what
+# `check --deploy` finds when DEBUG is off, then run the command (daphne by default).
 #
 # docker-compose.yml runs the migrations once, in its one-off `migrate` service; the `web`
 # replicas set DJANGO_MIGRATE=false and start after it has finished, so that several replicas
@@ -11,6 +12,32 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 manage() {
     python manage.py "$@"
+}
+
+ensure_secret_key() {
+    # docker-compose.yml names a file, never a key: the first start writes a random key there
+    # (mode 0600) and every later start and every replica reads the same one.
+    local file=${DJANGO_SECRET_KEY_FILE:-}
+    if [[ -n ${DJANGO_SECRET_KEY:-} || -z $file || -s $file ]]; then
+        return 0
+    fi
+    mkdir -p "$(dirname "$file")"
+    local made
+    made=$(mktemp "$file.XXXXXX")
+    python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$made"
+    # A hard link never replaces a file: if another container won the race, its key stays.
+    if ln "$made" "$file" 2>/dev/null; then
+        echo "entrypoint: wrote a new secret key to $file (back it up with the database)"
+    fi
+    rm -f "$made"
+}
+
+deploy_check() {
+    case ${DJANGO_DEBUG:-false} in
+        true | True | TRUE | 1 | yes | on) return 0 ;;
+    esac
+    # Printed, not fatal: a try-out on a laptop (no TLS, mail kept in files) is a fair use.
+    manage check --deploy --fail-level CRITICAL 2>&1 | sed 's/^/entrypoint: check --deploy: /' >&2
 }
 
 wait_for_database() {
@@ -54,6 +81,7 @@ sys.exit(0 if User._default_manager.filter(**{User.USERNAME_FIELD: name}).exists
     fi
 }
 
+ensure_secret_key
 wait_for_database
 case ${DJANGO_MIGRATE:-true} in
     false | False | FALSE | 0 | no | off)
@@ -62,5 +90,6 @@ case ${DJANGO_MIGRATE:-true} in
         manage migrate --noinput
         ensure_superuser ;;
 esac
+deploy_check
 
 exec "$@"

@@ -102,9 +102,10 @@ def test_web_uses_the_compose_postgres_and_redis(services):
 
 def test_web_works_with_no_key_and_passes_every_setting_on(services):
     env = services["web"]["environment"]
-    # `docker compose up` works as it is: a local-only secret key Django flags as insecure...
-    key_default = re.fullmatch(r"\$\{DJANGO_SECRET_KEY:-(.+)\}", env["DJANGO_SECRET_KEY"])
-    assert key_default and key_default.group(1).startswith("django-insecure-")
+    # `docker compose up` works as it is with no public key: DJANGO_SECRET_KEY passes through
+    # only when set, else each install makes its own (the entrypoint, into the secrets volume)...
+    assert env["DJANGO_SECRET_KEY"] is None
+    assert env["DJANGO_SECRET_KEY_FILE"] == "/var/lib/nikki/secret_key"
     # ...and no OpenAI variable is required (unset → the offline writer).
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
         assert env[name] is None, f"{name} must pass through unset, not as an empty string"
@@ -126,7 +127,8 @@ def test_env_example_names_every_variable(services):
 def test_proxy_publishes_port_8000_and_passes_websocket_upgrades(services):
     proxy = services["proxy"]
     assert proxy["image"].startswith("nginx:")
-    assert proxy["ports"] == ["8000:8000"]
+    # Only this machine reaches it unless NIKKI_BIND says otherwise.
+    assert proxy["ports"] == ["${NIKKI_BIND:-127.0.0.1}:8000:8000"]
     mount = "./docker/nginx.conf:/etc/nginx/conf.d/default.conf:ro"
     assert mount in proxy["volumes"]
     conf = (ROOT / "docker" / "nginx.conf").read_text()
@@ -181,6 +183,59 @@ def test_entrypoint_is_strict_and_ends_by_running_the_command():
     assert text.rstrip().endswith('exec "$@"')
     assert "migrate --noinput" in text
     assert os.access(script, os.X_OK)
+
+
+def test_no_secret_is_written_into_the_compose_file_or_the_image():
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "django-insecure" not in text
+    assert not re.search(r"DJANGO_SECRET_KEY:\s*\$\{DJANGO_SECRET_KEY:-", text)
+    assert "DJANGO_SECRET_KEY" not in (ROOT / "Dockerfile").read_text().replace(
+        "DJANGO_SECRET_KEY=collectstatic-only-not-a-secret", ""
+    )
+
+
+def test_the_secret_and_the_reset_mail_live_in_a_volume_not_in_the_log(compose, services):
+    for name in ("migrate", "web"):
+        assert "secrets:/var/lib/nikki" in services[name]["volumes"], name
+    assert "secrets" in compose["volumes"]
+    # The console mail back end would print live reset links into the container log.
+    email_url = services["web"]["environment"]["EMAIL_URL"]
+    assert email_url == "${EMAIL_URL:-filemail:///var/lib/nikki/mail}"
+
+
+def rendered(*, env: dict[str, str]) -> dict:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose is not on PATH; .ci/run installs it (apt docker-compose)")
+        pytest.skip("docker-compose not installed (apt-get install docker-compose)")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "OPENAI_"))}
+    base.pop("NIKKI_BIND", None)
+    result = subprocess.run(
+        [exe, "-f", "docker-compose.yml", "config"],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return yaml.safe_load(result.stdout)
+
+
+def test_the_proxy_listens_on_loopback_unless_nikki_bind_says_otherwise():
+    def published(config: dict) -> list[str]:
+        # Compose 1.29 renders "ip:published:target/tcp"; Compose v2 a mapping.
+        return [
+            p.removesuffix("/tcp")
+            if isinstance(p, str)
+            else f"{p.get('host_ip', '')}:{p['published']}:{p['target']}"
+            for p in config["services"]["proxy"]["ports"]
+        ]
+
+    assert published(rendered(env={})) == ["127.0.0.1:8000:8000"]
+    everywhere = "0.0.0.0"  # noqa: S104
+    assert published(rendered(env={"NIKKI_BIND": everywhere})) == [f"{everywhere}:8000:8000"]
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
