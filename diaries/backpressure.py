@@ -11,30 +11,26 @@ with the bench at 200 streams, three runs each: p99 added latency 79 to 90 ms in
 
 **Slow clients.**
 
-daphne has no back-pressure of its own: every frame the consumer sends goes to Twisted's
-`transport.write()`, which keeps whatever the kernel will not take in the transport's user-space
-buffer, without limit. daphne only pings a socket that has been *silent* for 20 s, so a client
-that keeps sending (`watch`, say) but never reads is never closed and its frames pile up in the
-server's memory.
+daphne has no back-pressure of its own: every frame goes to Twisted's `transport.write()`, which
+keeps whatever the kernel will not take in the transport's user-space buffer, without limit.
+Nor is it only the application's frames: autobahn answers each ping with a pong written to the
+transport, so a client that sends pings and never reads makes the server queue pongs. daphne
+only pings a socket that has been *silent* for 20 s, so a client that keeps sending but never
+reads is never closed, and what is queued for it piles up in the server's memory.
 
 `install()` (called from diary_project/asgi.py) makes daphne's WebSocket factory build protocols
-that, before writing a frame the application sent, look at the bytes still queued in the
-transport (written by us, not yet taken by the kernel). Over `DIARY_WS_MAX_BUFFER_BYTES` the
-connection is aborted: the browser reconnects and resynchronises with a snapshot, as it does after
-any dropped connection; the generation itself goes on and is saved (guarantee 3). A server that
-holds a backlog for a client is thus bounded by the limit plus one frame per socket.
+that register a `BufferGuard` as their transport's streaming producer (Twisted's
+`registerProducer`): the transport calls `pauseProducing()` once more than its `bufferSize`
+(64 KiB) is queued, and `resumeProducing()` only once the client has taken everything. Every
+frame autobahn writes goes through its `sendData()`, control frames included; the bytes written
+while the transport is paused are counted, and over `DIARY_WS_MAX_BUFFER_BYTES` the connection
+is aborted: the browser reconnects and resynchronises with a snapshot, as it does after any
+dropped connection; the generation itself goes on and is saved (guarantee 3). What is queued
+for one client is thus at most 64 KiB plus the limit plus one frame, whatever the frames are.
 
-Why not Twisted's producer API: `transport.registerProducer(p, streaming=True)` calls
-`p.pauseProducing()` when the buffer passes the transport's `bufferSize` (64 KiB, which is also
-the size of every `recv()` in `tcp.Connection.doRead`, so it is not a knob to raise to 1 MiB),
-and after daphne's HTTP-to-WebSocket upgrade the transport still has daphne's `HTTPChannel`
-registered as its producer. The buffered length Twisted compares (`_isSendBufferFull`) has no
-public accessor; `queued_bytes()` computes the same figure, and treats a transport it does not
-recognise as empty (the guard then does nothing rather than guess).
-
-The check runs before each write, so a well-behaved client is never dropped because one frame is
-large (a long snapshot); it is dropped only if it has not taken the earlier bytes by the time the
-next frame is due.
+The count starts when the buffer fills, so a client that reads is never dropped because one
+frame is large (a long snapshot); it is dropped only if, without ever catching up, it leaves
+more than the limit unread on top of the transport's own buffer.
 """
 
 from __future__ import annotations
@@ -44,28 +40,12 @@ import sys
 from typing import Any
 
 from django.conf import settings
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
 
 logger = logging.getLogger(__name__)
 
 _GUARDED = "_diary_buffer_guard"
-
-
-def queued_bytes(transport: Any) -> int:
-    """Bytes written to a Twisted transport that the kernel has not taken yet.
-
-    A TCP transport is a `twisted.internet.abstract.FileDescriptor`: `dataBuffer[offset:]` is
-    being written, `_tempDataBuffer` (of total length `_tempDataLen`) waits behind it. A
-    wrapping transport (TLS) is unwrapped to the TCP transport under it.
-    """
-    for _ in range(4):
-        if transport is None:
-            return 0
-        data = getattr(transport, "dataBuffer", None)
-        if data is not None:
-            offset = getattr(transport, "offset", 0)
-            return len(data) - offset + getattr(transport, "_tempDataLen", 0)
-        transport = getattr(transport, "transport", None)
-    return 0
 
 
 def eager_writes(transport: Any) -> bool:
@@ -106,17 +86,52 @@ def plain_writes(transport: Any) -> None:
     vars(transport).pop("write", None)
 
 
+@implementer(IPushProducer)
+class BufferGuard:
+    """A connection's streaming producer: counts the bytes written while the transport's
+    buffer is full (between its `pauseProducing()` and `resumeProducing()` calls)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.paused = False
+        self.written = 0
+
+    def pauseProducing(self) -> None:  # Twisted's: called on every write while full
+        if not self.paused:
+            self.paused, self.written = True, 0
+
+    def resumeProducing(self) -> None:  # Twisted's: the client took everything
+        self.paused = False
+
+    def stopProducing(self) -> None:  # Twisted's: the connection is gone
+        self.paused = False
+
+    def over_limit(self, size: int) -> bool:
+        """Whether writing `size` more bytes would put the client over the limit."""
+        if not self.paused:
+            return False
+        self.written += size
+        return self.written > self.limit
+
+
 def guarded_protocol(base: type) -> type:
     """A subclass of daphne's WebSocketProtocol that writes eagerly and drops a client that
     stops reading."""
 
     class GuardedWebSocketProtocol(base):
         max_buffer_bytes = 0
+        buffer_guard: BufferGuard | None = None
         buffer_guard_tripped = False
         eager = False
 
         def connectionMade(self):  # Twisted's; daphne hands over the upgraded transport
             self.eager = eager_writes(self.transport)
+            if self.max_buffer_bytes > 0:
+                # daphne's HTTPChannel, which read the upgrade request, is still registered
+                # as the transport's producer; it has handed the connection over.
+                self.buffer_guard = BufferGuard(self.max_buffer_bytes)
+                self.transport.unregisterProducer()
+                self.transport.registerProducer(self.buffer_guard, True)
             super().connectionMade()
 
         def connectionLost(self, reason):  # Twisted's
@@ -124,21 +139,20 @@ def guarded_protocol(base: type) -> type:
                 plain_writes(self.transport)
             super().connectionLost(reason)
 
-        def serverSend(self, content, binary=False):  # daphne's method
+        def sendData(self, data, sync=False, chopsize=None):  # autobahn's: every frame
             if self.buffer_guard_tripped:
                 return  # dropped: nothing more is queued for this client
-            limit = self.max_buffer_bytes
-            if limit > 0:
-                queued = queued_bytes(self.transport)
-                if queued > limit:
-                    self.drop_slow_client(queued, limit)
-                    return
-            super().serverSend(content, binary)
+            guard = self.buffer_guard
+            if guard is not None and guard.over_limit(len(data)):
+                self.drop_slow_client(guard.written, guard.limit)
+                return
+            super().sendData(data, sync, chopsize)
 
         def drop_slow_client(self, queued: int, limit: int) -> None:
             self.buffer_guard_tripped = True
             logger.info(
-                "closed a WebSocket whose client stopped reading: %d bytes queued (limit %d)",
+                "closed a WebSocket whose client stopped reading: "
+                "%d bytes queued on top of a full buffer (limit %d)",
                 queued,
                 limit,
             )

@@ -34,9 +34,11 @@ from .protocol import ClientError
 
 logger = logging.getLogger(__name__)
 
+# Application close codes (4000-4999): autobahn, under daphne, refuses 1009 and 1013 from a
+# server (it raises, and the handler that closes dies).
 CLOSE_UNAUTHENTICATED = 4401
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_TOO_BIG = 4009
+CLOSE_TRY_AGAIN_LATER = 4013
 MAX_BUFFERED_EVENTS = 2000
 # `watch` refused (too soon after the last snapshot) this many times in a row closes the socket.
 MAX_REFUSED_WATCHES = 3
@@ -81,6 +83,16 @@ class TokenBucket:
 
 class DiaryConsumer(AsyncWebsocketConsumer):
     closing = False  # closed by us: what the client sends meanwhile is not answered
+    released = False  # the socket's place and groups given back
+
+    async def __call__(self, scope, receive, send):
+        # Channels' entry point. However the consumer ends (a handler raised, the server
+        # cancelled it), the socket's place in the per-user count and its groups are given
+        # back: a leak would refuse the user's handshakes for good.
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.release()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -106,9 +118,15 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
-        # The generations go on (guarantee 3); this socket just stops listening.
-        if not hasattr(self, "user"):
+        await self.release()
+
+    async def release(self) -> None:
+        """Give back the socket's place and leave its groups, once.
+
+        The generations go on (guarantee 3); this socket just stops listening."""
+        if not hasattr(self, "user") or self.released:
             return
+        self.released = True
         _open_sockets[self.user.pk] -= 1
         if _open_sockets[self.user.pk] <= 0:
             del _open_sockets[self.user.pk]
@@ -226,7 +244,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         the generation moved on (a new one started, or the entry's status changed): a client
         that stopped reading but keeps asking must not make the server queue snapshot after
         snapshot. Asking too soon gets `rate_limited` (the page asks again later); more than
-        MAX_REFUSED_WATCHES times in a row closes the socket with 1013 (try again later)."""
+        MAX_REFUSED_WATCHES times in a row closes the socket with 4013 (try again later)."""
         watch = await self.join(entry.pk)
         now = time.monotonic()
         if (
@@ -412,7 +430,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return user.pk if user.is_authenticated else None
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        if self.closing:  # closed by us (1013): daphne refuses frames after the close frame
+        if self.closing:  # closed by us (4013): daphne refuses frames after the close frame
             return
         await self.send(text_data=json.dumps(content, ensure_ascii=False))
 

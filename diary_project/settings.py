@@ -323,10 +323,11 @@ DIARY_HEARTBEAT_STALE_SECONDS = env.float("DIARY_HEARTBEAT_STALE_SECONDS", defau
 DIARY_SWEEP_SECONDS = env.float("DIARY_SWEEP_SECONDS", default=10.0)
 DIARY_GENERATION_TIMEOUT = env.float("DIARY_GENERATION_TIMEOUT", default=300.0)
 # Also: one socket gets at most one snapshot of an entry per this many seconds, unless its
-# generation moved on; asking sooner gets `rate_limited`, and again and again closes it (1013).
+# generation moved on; asking sooner gets `rate_limited`, and again and again closes it (4013).
 DIARY_SNAPSHOT_TIMEOUT = env.float("DIARY_SNAPSHOT_TIMEOUT", default=2.0)
-# A WebSocket whose client leaves more than this many bytes unread in the server's send buffer
-# is dropped (it reconnects and resynchronises); 0 turns the guard off. diaries/backpressure.py.
+# A WebSocket whose client leaves more than this many bytes unread (any frames, pongs included)
+# on top of the transport's full buffer is dropped (it reconnects and resynchronises); 0 turns
+# the guard off. diaries/backpressure.py.
 DIARY_WS_MAX_BUFFER_BYTES = env.int("DIARY_WS_MAX_BUFFER_BYTES", default=1024 * 1024)
 
 # Limits.

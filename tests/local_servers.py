@@ -1,13 +1,25 @@
-"""Local helper servers shared by the live tests, the fault tests and the benchmark."""
+"""Local helper servers shared by the live tests, the fault tests and the benchmark: a real
+daphne as deployed (`Server`), a private Redis, and raw WebSocket clients."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
+import re
+import select
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx2
+from websockets.asyncio.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a-long-diary-passphrase-42"
 
 
 def daphne_command(port: int) -> list[str]:
@@ -71,3 +83,196 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+
+def wait_healthy(
+    base: str, proc: subprocess.Popen, *, timeout: float = 30, details=lambda: ""
+) -> None:
+    """Wait until a started server answers /healthz with 200; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise AssertionError(f"the server exited at start\n{details()}")
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not answer /healthz\n{details()}")
+
+
+class Server:
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.workdir = workdir
+        self.db_path = workdir / "live.sqlite3"
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
+            "DATABASE_URL": f"sqlite:///{self.db_path}",
+            "DJANGO_STATIC_ROOT": str(workdir / "static"),
+            "DIARY_WRITER": "offline",
+            "DIARY_OFFLINE_DELAY": "0.03",
+            "DIARY_CHECKPOINT_SECONDS": "0.5",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+            **env,
+        }
+        self.env.pop("DJANGO_DEBUG", None)
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return result.stdout
+
+    def prepare(self, username: str = "diarist") -> None:
+        self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput")
+        self.manage(
+            "shell",
+            "-c",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_user('{username}', password='{PASSWORD}')",
+        )
+
+    def start(self) -> None:
+        self.log = open(self.workdir / f"daphne-{self.port}.log", "w")
+        self.proc = subprocess.Popen(
+            [*daphne_command(self.port), "diary_project.asgi:application"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_healthy(self.base, self.proc)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.proc:
+            self.log.close()
+
+    def login(self, username: str = "diarist") -> str:
+        with httpx2.Client(base_url=self.base) as client:
+            page = client.get("/accounts/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            response = client.post(
+                "/accounts/login/",
+                data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+            )
+            assert response.status_code == 302, response.text[:500]
+            return f"sessionid={client.cookies['sessionid']}"
+
+    def signup(self, username: str) -> str:
+        """Sign up through the page's form, as a newcomer does; the session cookie."""
+        with httpx2.Client(base_url=self.base) as client:
+            page = client.get("/accounts/signup/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+            response = client.post(
+                "/accounts/signup/",
+                data={
+                    "username": username,
+                    "password1": PASSWORD,
+                    "password2": PASSWORD,
+                    "csrfmiddlewaretoken": token,
+                },
+            )
+            assert response.status_code == 302, response.text[:500]
+            return f"sessionid={client.cookies['sessionid']}"
+
+    def socket(self, cookie: str, **options):
+        return connect(
+            f"ws://127.0.0.1:{self.port}/ws/diary/",
+            additional_headers={"Origin": self.base, "Cookie": cookie},
+            **options,
+        )
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        with sqlite3.connect(self.db_path, timeout=10) as db:
+            return db.execute(sql, params).fetchall()
+
+    def generation(self, entry_id: int) -> tuple[str, str, int]:
+        [row] = self.query(
+            "SELECT status, text, seq FROM diaries_generation WHERE entry_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            entry_id,
+        )
+        return row
+
+
+def vm_rss(pid: int) -> int:
+    """A process's resident memory in bytes (VmRSS in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+class RawWebSocket:
+    """A WebSocket client on a plain socket: it completes the handshake, writes the frames it is
+    told to, and reads nothing afterwards (what a client that stopped reading looks like)."""
+
+    def __init__(self, srv: Server, cookie: str, *, rcvbuf: int = 4096) -> None:
+        self.sock = socket.socket()
+        # A small receive buffer (the kernel doubles it): the server's bytes back up quickly.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect(("127.0.0.1", srv.port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET /ws/diary/ HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Origin: {srv.base}\r\nCookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:  # the 101 response, byte by byte: nothing more is read
+            byte = self.sock.recv(1)
+            assert byte, "closed during the handshake"
+            head += byte
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+
+    @staticmethod
+    def frame(opcode: int, payload: bytes) -> bytes:
+        """One final, masked client frame."""
+        n = len(payload)
+        if n < 126:
+            head = bytes((0x80 | opcode, 0x80 | n))
+        elif n < 65536:
+            head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big")
+        else:
+            head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big")
+        mask = os.urandom(4)
+        return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+    def write(self, data: bytes, timeout: float = 5) -> bool:
+        """Write bytes; False if the server dropped the connection (or stopped reading)."""
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(data)
+        except (ConnectionResetError, BrokenPipeError, TimeoutError):
+            return False
+        return True
+
+    def reset_by_server(self) -> bool:
+        """True once the server has dropped the connection (RST: POLLERR / POLLHUP)."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN)
+        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
+
+    def close(self) -> None:
+        self.sock.close()

@@ -558,7 +558,7 @@ async def test_another_users_entry_is_not_found_for_every_action(socket_for):
     assert await db(Generation.objects.filter(entry=entry).count) == 0
 
 
-async def test_an_oversize_message_closes_with_1009(socket_for, settings):
+async def test_an_oversize_message_closes_with_4009(socket_for, settings):
     settings.DIARY_MAX_MESSAGE_BYTES = 1000
     user = await db(make_user)
     ws = await socket_for(user)
@@ -566,7 +566,7 @@ async def test_an_oversize_message_closes_with_1009(socket_for, settings):
     error = await ws.recv()
     assert error["code"] == "bad_request"
     closed = await ws.c.receive_output(timeout=2)
-    assert closed == {"type": "websocket.close", "code": 1009}
+    assert closed == {"type": "websocket.close", "code": 4009}
 
 
 async def test_too_many_messages_are_rate_limited(socket_for, settings):

@@ -8,23 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx2
 import pytest
-from websockets.asyncio.client import connect
 
-from .local_servers import daphne_command, free_port
-
-ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "a-long-diary-passphrase-42"
+# Server, wait_healthy and free_port live in local_servers; other tiers still import them here.
+from .local_servers import ROOT, Server, free_port, wait_healthy  # noqa: F401
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 
@@ -37,116 +27,6 @@ def record(name: str, **figures) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data[name] = figures
     path.write_text(json.dumps(data, indent=2))
-
-
-def wait_healthy(
-    base: str, proc: subprocess.Popen, *, timeout: float = 30, details=lambda: ""
-) -> None:
-    """Wait until a started server answers /healthz with 200; fail at once if it exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx2.HTTPError:
-            pass
-        if proc.poll() is not None:
-            raise AssertionError(f"the server exited at start\n{details()}")
-        time.sleep(0.1)
-    raise AssertionError(f"the server did not answer /healthz\n{details()}")
-
-
-class Server:
-    def __init__(self, workdir: Path, **env: str) -> None:
-        self.workdir = workdir
-        self.db_path = workdir / "live.sqlite3"
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "DJANGO_STATIC_ROOT": str(workdir / "static"),
-            "DIARY_WRITER": "offline",
-            "DIARY_OFFLINE_DELAY": "0.03",
-            "DIARY_CHECKPOINT_SECONDS": "0.5",
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            **env,
-        }
-        self.env.pop("DJANGO_DEBUG", None)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        return result.stdout
-
-    def prepare(self, username: str = "diarist") -> None:
-        self.manage("migrate", "--noinput")
-        self.manage("collectstatic", "--noinput")
-        self.manage(
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; "
-            f"User.objects.create_user('{username}', password='{PASSWORD}')",
-        )
-
-    def start(self) -> None:
-        self.log = open(self.workdir / f"daphne-{self.port}.log", "w")
-        self.proc = subprocess.Popen(
-            [*daphne_command(self.port), "diary_project.asgi:application"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_healthy(self.base, self.proc)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        if self.proc:
-            self.log.close()
-
-    def login(self, username: str = "diarist") -> str:
-        with httpx2.Client(base_url=self.base) as client:
-            page = client.get("/accounts/login/")
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-            response = client.post(
-                "/accounts/login/",
-                data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
-            )
-            assert response.status_code == 302, response.text[:500]
-            return f"sessionid={client.cookies['sessionid']}"
-
-    def socket(self, cookie: str):
-        return connect(
-            f"ws://127.0.0.1:{self.port}/ws/diary/",
-            additional_headers={"Origin": self.base, "Cookie": cookie},
-        )
-
-    def query(self, sql: str, *params) -> list[tuple]:
-        with sqlite3.connect(self.db_path, timeout=10) as db:
-            return db.execute(sql, params).fetchall()
-
-    def generation(self, entry_id: int) -> tuple[str, str, int]:
-        [row] = self.query(
-            "SELECT status, text, seq FROM diaries_generation WHERE entry_id = ? "
-            "ORDER BY id DESC LIMIT 1",
-            entry_id,
-        )
-        return row
 
 
 @pytest.fixture

@@ -247,6 +247,31 @@ async def test_open_sockets_per_user_are_capped(settings, socket_for):
 
 @pytest.mark.asyncio
 @pytest.mark.django_db(transaction=True)
+async def test_a_socket_whose_handler_fails_gives_back_its_place(settings, monkeypatch):
+    """A handler that raises ends the consumer without `disconnect()`; its place in the
+    per-user socket count must come back all the same, or the user is locked out."""
+    from diaries.consumers import DiaryConsumer
+
+    settings.DIARY_MAX_SOCKETS_PER_USER = 1
+    user = await database_sync_to_async(make_user)()
+
+    async def broken(self, text_data=None, bytes_data=None):
+        raise RuntimeError("a handler failed")
+
+    first, connected = await connect(user)
+    assert connected
+    monkeypatch.setattr(DiaryConsumer, "receive", broken)
+    await first.send_to(text_data="{}")
+    with pytest.raises(RuntimeError, match="a handler failed"):
+        await first.receive_output(timeout=2)
+    monkeypatch.undo()
+    second, connected = await connect(user)
+    assert connected
+    await second.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
 async def test_messages_are_rate_limited_per_user_across_sockets(settings, socket_for):
     settings.DIARY_USER_MESSAGES_PER_SECOND = 4
     user = await database_sync_to_async(make_user)()
@@ -303,7 +328,7 @@ FUZZ_STATS = {"frames": 0, "errors": 0, "closes": 0, "internal": 0}
 @pytest.mark.timeout(240)
 async def test_fuzzed_frames_never_crash_the_socket(scripted, settings, caplog):
     """At least 1,000 malformed or hostile frames: every one gets an error frame, a normal
-    answer or a proper close (1009 for oversize); never a traceback; the socket (or a new
+    answer or a proper close (4009 for oversize); never a traceback; the socket (or a new
     one) still works afterwards."""
     from hypothesis import HealthCheck, given
     from hypothesis import settings as hsettings
@@ -392,7 +417,7 @@ async def test_fuzzed_frames_never_crash_the_socket(scripted, settings, caplog):
                 answered = True
                 if output["type"] == "websocket.close":
                     FUZZ_STATS["closes"] += 1
-                    assert output.get("code") in (1009, 4401), output
+                    assert output.get("code") in (4009, 4401), output
                     await fresh_socket()
                     break
                 reply = json.loads(output["text"])

@@ -8,7 +8,7 @@ one frame (the `done` with the whole text) is larger than the limit.
 
 In process: the `watch` throttle (diaries/consumers.py): one snapshot of an entry per
 DIARY_SNAPSHOT_TIMEOUT per socket unless the generation moved on, `rate_limited` when asked
-sooner, close 1013 when asked again and again.
+sooner, close 4013 when asked again and again.
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ async def test_a_socket_that_keeps_asking_for_the_same_snapshot_is_refused_then_
         assert error["message"]
     error = await watch(ws, entry.pk)  # once more: closed, "try again later"
     assert (error["type"], error["code"]) == ("error", "rate_limited")
-    assert await ws.c.receive_output(timeout=2) == {"type": "websocket.close", "code": 1013}
+    assert await ws.c.receive_output(timeout=2) == {"type": "websocket.close", "code": 4013}
     await ws.send({"action": "watch", "entry": entry.pk})  # what it sends meanwhile is ignored
     assert await ws.c.receive_nothing(timeout=0.3)
 

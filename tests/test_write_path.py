@@ -17,7 +17,12 @@ import pytest
 from twisted.internet import reactor, tcp
 from twisted.internet.protocol import Protocol
 
-from diaries.backpressure import eager_writes, plain_writes, queued_bytes
+from diaries.backpressure import BufferGuard, eager_writes, plain_writes
+
+
+def queued_bytes(transport: tcp.Server) -> int:
+    """What the transport holds for Twisted's writer (its buffers, read here to test them)."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
 
 @pytest.fixture
@@ -125,3 +130,27 @@ def test_after_the_connection_is_lost_nothing_is_sent(pair):
     peer.settimeout(0.2)
     with pytest.raises(TimeoutError):
         peer.recv(10)
+
+
+def test_the_transport_tells_the_buffer_guard_when_it_is_full_and_when_it_drained(pair):
+    """The contract diaries.backpressure relies on, through Twisted's public producer API:
+    paused once the transport holds more than its buffer, resumed once the client took all."""
+    transport, peer = pair
+    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    guard = BufferGuard(limit=100_000)
+    transport.registerProducer(guard, True)
+    transport.write(b"x" * 1024)
+    assert not guard.paused and not guard.over_limit(10**9)  # nothing counted while not full
+    transport.write(bytes(2 * 2**20))  # the peer reads nothing: far over the buffer
+    assert guard.paused
+    assert not guard.over_limit(60_000)
+    assert guard.over_limit(60_000)  # 120,000 bytes more since it filled
+    received, total = 0, 1024 + 2 * 2**20
+    peer.settimeout(5)
+    while received < total:
+        transport.doWrite()  # what the reactor does when the socket is writable
+        received += len(peer.recv(1 << 20))
+    transport.doWrite()
+    assert not guard.paused and not guard.over_limit(10**9)
+    transport.unregisterProducer()
