@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from .local_servers import RawWebSocket, Server, vm_rss
@@ -199,3 +200,34 @@ async def test_a_client_that_pings_often_and_reads_the_pongs_stays_connected(srv
                 await asyncio.gather(*pongs)
         await ws.send(json.dumps({"action": "watch", "entry": 2**40}))
         assert json.loads(await ws.recv())["code"] == "not_found"
+
+
+async def origin_status(srv: Server, cookie: str, origin: str) -> int:
+    """101 if a socket opens with this Origin, else the HTTP status of the refusal."""
+    try:
+        async with connect(
+            f"ws://127.0.0.1:{srv.port}/ws/diary/",
+            additional_headers={"Origin": origin, "Cookie": cookie},
+        ):
+            return 101
+    except InvalidStatus as refused:
+        return refused.response.status_code
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_only_the_sites_exact_origin_opens_a_socket(srv):
+    cookie = newcomer(srv)
+    others = [
+        "http://127.0.0.1:9999",  # the site's host on another port
+        f"https://127.0.0.1:{srv.port}",  # another scheme
+        "https://127.0.0.1:4444",
+        f"http://localhost:{srv.port}",  # not an allowed host here
+        "http://127.0.0.1",
+        "null",
+    ]
+
+    assert await origin_status(srv, cookie, srv.base) == 101
+    assert {origin: await origin_status(srv, cookie, origin) for origin in others} == {
+        origin: 403 for origin in others
+    }
