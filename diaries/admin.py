@@ -16,7 +16,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation, helpers
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -25,6 +27,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors, services
+from .admin_lookups import DeclaredLookupsOnly
 from .models import (
     Account,
     DiaryEntry,
@@ -190,7 +193,7 @@ class ModerationEventInline(ReadOnlyInline):
 
 
 @admin.register(DiaryEntry)
-class DiaryEntryAdmin(admin.ModelAdmin):
+class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "owner",
@@ -434,7 +437,7 @@ class DiaryEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "entry",
@@ -480,7 +483,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "entry_link",
@@ -611,7 +614,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationEvent)
-class ModerationEventAdmin(admin.ModelAdmin):
+class ModerationEventAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     """The audit trail: read-only for everyone, superusers included."""
 
     list_display = (
@@ -695,7 +698,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     """People as the moderation desk sees them: usage today, their limit, active or not."""
 
     form = AccountForm
@@ -822,10 +825,16 @@ class AccountAdmin(admin.ModelAdmin):
 
 User = get_user_model()
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DeclaredLookupsOnly, DjangoGroupAdmin):
+    """Django's group admin, with the same URL filters rule as every list here."""
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DeclaredLookupsOnly, DjangoUserAdmin):
     """Django's user admin (superusers), whose activation changes reach the audit trail too."""
 
     def save_model(self, request, obj, form, change) -> None:
@@ -847,7 +856,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(EntryEdit)
-class EntryEditAdmin(admin.ModelAdmin):
+class EntryEditAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("id", "entry", "created_at")
     raw_id_fields = ("entry",)
     readonly_fields = ("entry", "text", "previous_text", "created_at")
@@ -860,7 +869,7 @@ class EntryEditAdmin(admin.ModelAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("user", "display_name", "default_language", "daily_generation_limit")
     raw_id_fields = ("user",)
     search_fields = ("user__username", "display_name")
