@@ -2,9 +2,11 @@
 
 Moderators (the "Moderators" group, created by migration 0004) work here. Every decision goes
 through a service, which writes the audit trail (`ModerationEvent`); the admin itself edits no
-diary. A moderator who is not a superuser sees only entries that are shared, reported, flagged
-or hidden — never a private diary nobody has reason to look at — in lists, on object pages and
-by direct address alike (`get_queryset` and the object-level permissions).
+diary. A moderator who is not a superuser sees only entries that are shared, flagged, hidden or
+have an open report — never a private diary nobody has reason to look at, nor one whose reports
+were all dismissed or resolved — in lists, on object pages and by direct address alike
+(`get_queryset` and the object-level permissions). Every list accepts only the URL filters it
+declares (`DeclaredLookupsOnly`), so no hidden field can be read through the query string.
 """
 
 from __future__ import annotations
@@ -516,13 +518,8 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request):
-        # A reported entry is visible to moderators by definition; filtered all the same.
-        return (
-            super()
-            .get_queryset(request)
-            .filter(entry__in=selectors.entries_for_moderation(user=request.user))
-        )
+    # Every report stays listed, closed ones too: a report holds the reporter's words, never
+    # diary text, and its entry link opens only what the entries' own rule allows.
 
     def has_add_permission(self, request) -> bool:
         return False  # people report from the shared page
@@ -594,7 +591,21 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             )
             return
         entries = {report.entry_id: report.entry for report in queryset}
+        # Hiding makes an entry visible to moderators: only an entry they may already see.
+        visible = set(
+            selectors.entries_for_moderation(user=request.user)
+            .filter(pk__in=entries)
+            .values_list("pk", flat=True)
+        )
         for entry in entries.values():
+            if entry.pk not in visible:
+                # Only a closed report leads to an entry a moderator may not see.
+                self.message_user(
+                    request,
+                    f"{entry}: {gettext('The report was already closed.')}",
+                    messages.WARNING,
+                )
+                continue
             try:
                 if entry.moderation_state != ModerationState.HIDDEN:
                     services.entry_hide(actor=request.user, entry=entry, reason=reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.db.models import Field
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 
 DATE_HIERARCHY_PARTS = ("year", "month", "day")
@@ -33,9 +34,13 @@ class DeclaredLookupsOnly:
         return allowed
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
-        return lookup in self.declared_lookups(request) and super().lookup_allowed(
-            lookup, value, request
-        )
+        # `field` and `field__exact` are one filter (some filters link the one, some the other).
+        declared = {_without_exact(name) for name in self.declared_lookups(request)}
+        return _without_exact(lookup) in declared and super().lookup_allowed(lookup, value, request)
+
+
+def _without_exact(lookup: str) -> str:
+    return lookup.removesuffix(f"{LOOKUP_SEP}exact")
 
 
 def filter_parameters(model_admin: admin.ModelAdmin, request: HttpRequest, item) -> list[str]:
