@@ -2,9 +2,11 @@
 
 Moderators (the "Moderators" group, created by migration 0004) work here. Every decision goes
 through a service, which writes the audit trail (`ModerationEvent`); the admin itself edits no
-diary. A moderator who is not a superuser sees only entries that are shared, reported, flagged
-or hidden — never a private diary nobody has reason to look at — in lists, on object pages and
-by direct address alike (`get_queryset` and the object-level permissions).
+diary. A moderator who is not a superuser sees only entries that are shared, flagged, hidden or
+have an open report — never a private diary nobody has reason to look at, nor one whose reports
+were all dismissed or resolved — in lists, on object pages and by direct address alike
+(`get_queryset` and the object-level permissions). Every list accepts only the URL filters it
+declares (`DeclaredLookupsOnly`), so no hidden field can be read through the query string.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import ActionLocation, helpers
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -25,6 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import selectors, services
+from .admin_lookups import DeclaredLookupsOnly
 from .models import (
     Account,
     DiaryEntry,
@@ -190,7 +195,7 @@ class ModerationEventInline(ReadOnlyInline):
 
 
 @admin.register(DiaryEntry)
-class DiaryEntryAdmin(admin.ModelAdmin):
+class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "owner",
@@ -434,7 +439,7 @@ class DiaryEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Generation)
-class GenerationAdmin(admin.ModelAdmin):
+class GenerationAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "entry",
@@ -480,7 +485,7 @@ class GenerationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = (
         "id",
         "entry_link",
@@ -513,13 +518,8 @@ class ReportAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request):
-        # A reported entry is visible to moderators by definition; filtered all the same.
-        return (
-            super()
-            .get_queryset(request)
-            .filter(entry__in=selectors.entries_for_moderation(user=request.user))
-        )
+    # Every report stays listed, closed ones too: a report holds the reporter's words, never
+    # diary text, and its entry link opens only what the entries' own rule allows.
 
     def has_add_permission(self, request) -> bool:
         return False  # people report from the shared page
@@ -591,7 +591,21 @@ class ReportAdmin(admin.ModelAdmin):
             )
             return
         entries = {report.entry_id: report.entry for report in queryset}
+        # Hiding makes an entry visible to moderators: only an entry they may already see.
+        visible = set(
+            selectors.entries_for_moderation(user=request.user)
+            .filter(pk__in=entries)
+            .values_list("pk", flat=True)
+        )
         for entry in entries.values():
+            if entry.pk not in visible:
+                # Only a closed report leads to an entry a moderator may not see.
+                self.message_user(
+                    request,
+                    f"{entry}: {gettext('The report was already closed.')}",
+                    messages.WARNING,
+                )
+                continue
             try:
                 if entry.moderation_state != ModerationState.HIDDEN:
                     services.entry_hide(actor=request.user, entry=entry, reason=reason)
@@ -611,7 +625,7 @@ class ReportAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModerationEvent)
-class ModerationEventAdmin(admin.ModelAdmin):
+class ModerationEventAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     """The audit trail: read-only for everyone, superusers included."""
 
     list_display = (
@@ -695,7 +709,7 @@ class AccountForm(forms.ModelForm):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     """People as the moderation desk sees them: usage today, their limit, active or not."""
 
     form = AccountForm
@@ -822,10 +836,16 @@ class AccountAdmin(admin.ModelAdmin):
 
 User = get_user_model()
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DeclaredLookupsOnly, DjangoGroupAdmin):
+    """Django's group admin, with the same URL filters rule as every list here."""
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DeclaredLookupsOnly, DjangoUserAdmin):
     """Django's user admin (superusers), whose activation changes reach the audit trail too."""
 
     def save_model(self, request, obj, form, change) -> None:
@@ -847,7 +867,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(EntryEdit)
-class EntryEditAdmin(admin.ModelAdmin):
+class EntryEditAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("id", "entry", "created_at")
     raw_id_fields = ("entry",)
     readonly_fields = ("entry", "text", "previous_text", "created_at")
@@ -860,7 +880,7 @@ class EntryEditAdmin(admin.ModelAdmin):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("user", "display_name", "default_language", "daily_generation_limit")
     raw_id_fields = ("user",)
     search_fields = ("user__username", "display_name")

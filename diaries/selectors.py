@@ -213,15 +213,16 @@ def entries_for_moderation(
     *, user, entries: QuerySet[DiaryEntry] | None = None
 ) -> QuerySet[DiaryEntry]:
     """The entries (of `entries`, default all) a moderator may see: all for a superuser; for
-    anyone else only those shared, reported, flagged or hidden — never a private diary nobody
-    has reason to look at."""
+    anyone else only those shared, flagged, hidden or with an open report — never a private
+    diary nobody has reason to look at. A closed report (dismissed or resolved) opens nothing:
+    once it is decided, what the owner writes in private is private again."""
     entries = DiaryEntry.objects.all() if entries is None else entries
     if user.is_superuser:
         return entries
     return entries.filter(
         Q(sharing=Sharing.LINK)
         | Q(moderation_state__in=(ModerationState.FLAGGED, ModerationState.HIDDEN))
-        | Exists(Report.objects.filter(entry=OuterRef("pk")))
+        | Exists(Report.objects.filter(entry=OuterRef("pk"), status=ReportStatus.OPEN))
     )
 
 

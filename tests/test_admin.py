@@ -504,6 +504,79 @@ def test_reports_cannot_be_added_edited_or_deleted(mod, root, entries):
     assert report.status == ReportStatus.OPEN
 
 
+LATER_TEXT = "LATER-PRIVATE-TEXT written after the report was closed"
+
+
+def reported_then_private(owner, reporters: int = 1) -> DiaryEntry:
+    """Shared, reported, then made private again by its owner; one generation."""
+    entry = services.entry_share(user=owner, entry=written(owner, "A reported day."))
+    for _ in range(reporters):
+        services.entry_report(user=make_user(), entry=entry, reason="spam")
+    services.entry_unshare(user=owner, entry=entry)
+    Generation.objects.create(entry=entry, status="done", text=LATER_TEXT, writer="scripted")
+    return entry
+
+
+def seen_by(client: Client, entry: DiaryEntry) -> dict[str, bool]:
+    """Every place of the admin where a moderator could read the entry or its generations."""
+    generation = entry.generations.get()
+    entry.refresh_from_db()
+    page = client.get(change_url(entry), follow=True)
+    generation_page = client.get(
+        reverse("admin:diaries_generation_change", args=[generation.pk]), follow=True
+    )
+    return {
+        "entries list": entry.pk in listed_ids(client.get(CHANGELIST).text),
+        "entry page": LATER_TEXT in page.text or "A reported day." in page.text,
+        "generations list": generation.pk
+        in listed_ids(
+            client.get(reverse("admin:diaries_generation_changelist")).text, "generation"
+        ),
+        "generation page": LATER_TEXT in generation_page.text,
+        "search": entry.pk in listed_ids(client.get(CHANGELIST, {"q": entry.text[:14]}).text),
+    }
+
+
+NOWHERE = dict.fromkeys(
+    ("entries list", "entry page", "generations list", "generation page", "search"), False
+)
+
+
+@pytest.mark.parametrize("action", ["dismiss_reports", "resolve_reports"])
+def test_a_closed_report_no_longer_shows_a_private_entry_to_moderators(mod, owner, action):
+    entry = reported_then_private(owner)
+    assert seen_by(mod, entry) == dict.fromkeys(NOWHERE, True)  # an open report: a case to judge
+
+    closed = act(mod, action, Report.objects.filter(entry=entry), reason="fine", url=REPORTS)
+    services.entry_update_text(entry=entry, text=LATER_TEXT)
+
+    assert any(("dismissed" in m or "resolved" in m) for m in messages_of(closed))
+    assert seen_by(mod, entry) == NOWHERE
+    assert LATER_TEXT not in mod.get(REPORTS).text
+
+
+def test_an_entry_stays_visible_while_one_of_its_reports_is_open(mod, owner):
+    entry = reported_then_private(owner, reporters=2)
+
+    act(mod, "dismiss_reports", Report.objects.filter(entry=entry)[:1], url=REPORTS)
+
+    assert seen_by(mod, entry)["entries list"] and seen_by(mod, entry)["generation page"]
+
+
+def test_a_closed_report_cannot_hide_and_so_reopen_a_private_entry(mod, owner):
+    entry = reported_then_private(owner)
+    act(mod, "dismiss_reports", Report.objects.filter(entry=entry), url=REPORTS)
+
+    refused = act(
+        mod, "hide_reported_entries", Report.objects.filter(entry=entry), "x", url=REPORTS
+    )
+
+    entry.refresh_from_db()
+    assert any("already closed" in m for m in messages_of(refused))
+    assert entry.moderation_state == ModerationState.OK
+    assert seen_by(mod, entry) == NOWHERE
+
+
 # --- the audit trail --------------------------------------------------------------------------
 
 
