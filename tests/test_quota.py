@@ -137,12 +137,17 @@ def test_deleting_an_entry_stops_its_generation_first(user, entry, monkeypatch):
 def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(settings):
     settings.DIARY_MAX_RUNNING_PER_USER = 1
     user = make_user()
+    earlier = services.generation_start(
+        user=user, entry=make_entry(user), writer_name="w", model_name="m"
+    )
+    services.generation_finish(generation_id=earlier.generation.pk, status="done", text="t", seq=1)
     entries = [make_entry(user), make_entry(user)]
     barrier = threading.Barrier(len(entries))
     outcomes: list[str] = []
 
     def start(entry):
         try:
+            connection.ensure_connection()  # connected before the barrier: they start together
             barrier.wait(5)
             services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
             outcomes.append("started")
@@ -159,7 +164,7 @@ def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(
 
     assert sorted(outcomes) == ["rate_limited", "started"]
     assert Generation.objects.filter(entry__owner=user, status="generating").count() == 1
-    assert selectors.generations_today_count(user=user) == 1
+    assert selectors.generations_today_count(user=user) == 2
 
 
 @pytest.mark.skipif(
@@ -175,6 +180,7 @@ def test_concurrent_starts_of_new_entries_pass_the_daily_quota_once(settings):
 
     def start(n):
         try:
+            connection.ensure_connection()
             barrier.wait(5)
             entry = services.entry_build(user=user, morning=f"try {n}")
             services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
