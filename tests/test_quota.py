@@ -11,8 +11,9 @@ import asyncio
 import threading
 
 import pytest
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, async_to_sync
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.test import AsyncClient, Client
@@ -60,6 +61,15 @@ async def started_or_refused(ws) -> dict:
             frame = await ws.recv()
             if frame["type"] in ("started", "error"):
                 return frame
+
+
+def received(channel: str) -> dict:
+    """The next message on a channel of the test's channel layer (2 s at most)."""
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(get_channel_layer().receive(channel), 2)
+
+    return async_to_sync(receive)()
 
 
 def entries_of(user) -> int:
@@ -112,20 +122,40 @@ async def test_deleting_entries_dodges_neither_the_daily_quota_nor_the_running_l
 
 
 @pytest.mark.django_db
-def test_deleting_an_entry_stops_its_generation_first(user, entry, monkeypatch):
-    """The delete view asks the running generation to stop (as account deletion does), and
-    only then deletes the rows it writes to."""
+def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop(user, entry):
+    """As account deletion does: the owning process is asked to stop the stream (closing the
+    paid upstream call) before the rows it writes to are deleted."""
+    layer = get_channel_layer()
+    owner = async_to_sync(layer.new_channel)()  # a live server process, as far as anyone knows
     started = services.generation_start(
-        user=user, entry=entry, writer_name="w", model_name="m", owner_channel=""
+        user=user, entry=entry, writer_name="w", model_name="m", owner_channel=owner
     )
-    client = signed_in_client(user)
 
-    response = client.post(f"/entries/{entry.pk}/delete/")
+    services.entry_delete(entry=entry, wait=0.1)  # that process never answers: deleted anyway
 
-    assert response.status_code == 302
+    asked = received(owner)
+    assert asked == {"type": "hub.cancel", "entry": entry.pk}
     assert not DiaryEntry.objects.filter(pk=entry.pk).exists()
     assert not Generation.objects.filter(pk=started.generation.pk).exists()
-    # No process owned it: it was cancelled here, then deleted; the day's usage stays.
+    assert selectors.generations_today_count(user=user) == 1
+
+
+@pytest.mark.django_db
+def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_first(user, entry):
+    started = services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
+    watcher = async_to_sync(get_channel_layer().new_channel)()
+    async_to_sync(get_channel_layer().group_add)(f"entry-{entry.pk}", watcher)
+
+    response = signed_in_client(user).post(f"/entries/{entry.pk}/delete/")
+
+    assert response.status_code == 302
+    told = received(watcher)
+    assert (told["type"], told["generation"], told["status"]) == (
+        "diary.done",
+        started.generation.pk,
+        "cancelled",
+    )
+    assert not DiaryEntry.objects.filter(pk=entry.pk).exists()
     assert selectors.generations_today_count(user=user) == 1
 
 
