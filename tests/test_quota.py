@@ -11,7 +11,7 @@ import asyncio
 import threading
 
 import pytest
-from asgiref.sync import ThreadSensitiveContext, async_to_sync
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
@@ -63,15 +63,6 @@ async def started_or_refused(ws) -> dict:
                 return frame
 
 
-def received(channel: str) -> dict:
-    """The next message on a channel of the test's channel layer (2 s at most)."""
-
-    async def receive() -> dict:
-        return await asyncio.wait_for(get_channel_layer().receive(channel), 2)
-
-    return async_to_sync(receive)()
-
-
 def entries_of(user) -> int:
     return DiaryEntry.objects.filter(owner=user).count()
 
@@ -106,6 +97,7 @@ async def test_deleting_entries_dodges_neither_the_daily_quota_nor_the_running_l
                 # Its own thread, as Django's ASGIHandler gives every request under daphne.
                 async with ThreadSensitiveContext():
                     deleted = await page.post(f"/entries/{frame['entry']}/delete/")
+                    await sync_to_async(connections.close_all)()  # the test client keeps it
                 assert deleted.status_code == 302
         await asyncio.sleep(0.1)
         still_open = len(writer.calls) - writer.closed_early - writer.completed
@@ -121,42 +113,60 @@ async def test_deleting_entries_dodges_neither_the_daily_quota_nor_the_running_l
     assert await db(selectors.generations_today_count, user=user) == 3
 
 
-@pytest.mark.django_db
-def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop(user, entry):
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop():
     """As account deletion does: the owning process is asked to stop the stream (closing the
     paid upstream call) before the rows it writes to are deleted."""
+    user = await db(make_user)
+    entry = await db(make_entry, user)
     layer = get_channel_layer()
-    owner = async_to_sync(layer.new_channel)()  # a live server process, as far as anyone knows
-    started = services.generation_start(
-        user=user, entry=entry, writer_name="w", model_name="m", owner_channel=owner
+    owner = await layer.new_channel()  # a live server process, as far as anyone knows
+    started = await db(
+        services.generation_start,
+        user=user,
+        entry=entry,
+        writer_name="w",
+        model_name="m",
+        owner_channel=owner,
     )
 
-    services.entry_delete(entry=entry, wait=0.1)  # that process never answers: deleted anyway
+    await db(services.entry_delete, entry=entry, wait=0.1)  # no answer: deleted anyway
 
-    asked = received(owner)
+    asked = await asyncio.wait_for(layer.receive(owner), 2)
     assert asked == {"type": "hub.cancel", "entry": entry.pk}
-    assert not DiaryEntry.objects.filter(pk=entry.pk).exists()
-    assert not Generation.objects.filter(pk=started.generation.pk).exists()
-    assert selectors.generations_today_count(user=user) == 1
+    assert not await db(DiaryEntry.objects.filter(pk=entry.pk).exists)
+    assert not await db(Generation.objects.filter(pk=started.generation.pk).exists)
+    assert await db(selectors.generations_today_count, user=user) == 1
 
 
-@pytest.mark.django_db
-def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_first(user, entry):
-    started = services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
-    watcher = async_to_sync(get_channel_layer().new_channel)()
-    async_to_sync(get_channel_layer().group_add)(f"entry-{entry.pk}", watcher)
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_first():
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    started = await db(
+        services.generation_start, user=user, entry=entry, writer_name="w", model_name="m"
+    )
+    layer = get_channel_layer()
+    watcher = await layer.new_channel()
+    await layer.group_add(f"entry-{entry.pk}", watcher)
+    page = AsyncClient()
+    await page.aforce_login(user)
 
-    response = signed_in_client(user).post(f"/entries/{entry.pk}/delete/")
+    async with ThreadSensitiveContext():
+        response = await page.post(f"/entries/{entry.pk}/delete/")
+        await sync_to_async(connections.close_all)()  # the test client leaves it open
 
     assert response.status_code == 302
-    told = received(watcher)
+    told = await asyncio.wait_for(layer.receive(watcher), 2)
     assert (told["type"], told["generation"], told["status"]) == (
         "diary.done",
         started.generation.pk,
         "cancelled",
     )
-    assert not DiaryEntry.objects.filter(pk=entry.pk).exists()
-    assert selectors.generations_today_count(user=user) == 1
+    assert not await db(DiaryEntry.objects.filter(pk=entry.pk).exists)
+    assert await db(selectors.generations_today_count, user=user) == 1
 
 
 @pytest.mark.skipif(
