@@ -212,7 +212,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     async def write(
         self, message: dict[str, Any], entry_to_write: Callable[[], DiaryEntry]
     ) -> None:
-        """Start writing the entry `entry_to_write()` gives (run in the database thread).
+        """Start writing the entry `entry_to_write()` gives (run in the database thread): an
+        own entry, or a new one not saved yet, which the start saves only if it is accepted.
 
         A resend of a request_id (after a reconnect) attaches to what it started and starts
         and saves nothing new.
@@ -285,15 +286,35 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     # --- helpers -----------------------------------------------------------------------------
 
     async def start(self, entry: DiaryEntry, request_id: str | None) -> None:
-        watch = await self.join(entry.pk)
+        """Start writing `entry`. A new entry (not saved yet) is saved by the start, only when
+        it is accepted: a refusal (quota, running limit) saves nothing and the notes stay in the
+        client's form."""
+        watch: Watch | None = None
+
+        async def join_new(saved: DiaryEntry) -> None:  # before the runner's first frame
+            nonlocal watch
+            watch = await self.join(saved.pk)
+
+        new = entry.pk is None
+        if not new:
+            watch = await self.join(entry.pk)
         try:
-            result = await get_hub().start(user=self.user, entry=entry, request_id=request_id)
+            result = await get_hub().start(
+                user=self.user,
+                entry=entry,
+                request_id=request_id,
+                before_run=join_new if new else None,
+            )
         except services.Busy as exc:
-            await self.send_error(exc.code, exc.message, entry=entry.pk)
-            await self.attach(entry)  # a second request joins the running stream instead
+            await self.send_error(exc.code, exc.message, entry=exc.entry_id)
+            if not new:
+                await self.attach(entry)  # a second request joins the running stream instead
             return
         if not result.created:
             await self.attach(result.entry)  # a repeated request_id: nothing new is started
+            return
+        if watch is None:  # the socket could not join before the start: catch up
+            await self.attach(result.entry)
             return
         # Joined before the start, so every delta reaches us from seq 1 on.
         async with self.lock:
@@ -375,8 +396,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return selectors.entry_get_for_user(user=self.user, entry_id=entry_id)
 
     def _free_text_entry(self, text: str) -> DiaryEntry:
+        """Today's new entry from free text, not saved yet (the start saves it)."""
         profile = services.profile_get(user=self.user)
-        return services.entry_create(
+        return services.entry_build(
             user=self.user,
             notes=text,
             date=timezone.localdate(),
@@ -385,7 +407,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         )
 
     def _create_entry(self, data: dict[str, str]) -> DiaryEntry:
-        """Validate and save the inputs first (guarantee 1), with the page form's rules."""
+        """Validate the inputs with the page form's rules; the entry is saved by the start,
+        before any model call (guarantee 1), and only when the start is accepted."""
         profile = services.profile_get(user=self.user)
         data.setdefault("date", timezone.localdate().isoformat())
         data.setdefault("tone", profile.default_tone)
@@ -399,7 +422,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 for name, errors in form.errors.items()
             )
             raise protocol.bad(problems)
-        return services.entry_create(user=self.user, **form.cleaned_data)
+        return services.entry_build(user=self.user, **form.cleaned_data)
 
     def _gate(self) -> tuple[bool, bool]:
         """(within the user's message rate, still signed in), in the database thread."""

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -358,8 +359,13 @@ class Hub:
         entry: DiaryEntry,
         request_id: str | None = None,
         writer: Writer | None = None,
+        before_run: Callable[[DiaryEntry], Awaitable[None]] | None = None,
     ) -> services.StartResult:
-        """Start writing `entry` in this process (raises services.ServiceError on refusal)."""
+        """Start writing `entry` in this process (raises services.ServiceError on refusal).
+
+        `before_run(entry)` is awaited once the start is saved and before the runner sends
+        anything: a socket that starts a new entry joins its group there, so it misses no frame.
+        """
         await self.ensure_started()
         writer = writer or writer_from_settings()
         result = await database_sync_to_async(services.generation_start)(
@@ -371,6 +377,13 @@ class Hub:
             owner_channel=self.channel,
         )
         if result.created:
+            if before_run is not None:
+                try:
+                    await before_run(result.entry)
+                except Exception:
+                    # The generation is saved as running: it runs (and its end is saved) even
+                    # if the starting socket could not listen; a watch attaches later.
+                    logger.exception("before_run failed for entry %s", result.entry.pk)
             runner = Runner(
                 hub=self,
                 entry_id=result.entry.pk,

@@ -241,6 +241,32 @@ class Profile(models.Model):
         return f"profile of {self.user}"
 
 
+class DailyUsage(models.Model):
+    """What a person used on one day, their local day as the daily quota counts it.
+
+    Counted when a generation starts (its tokens when it ends) and never lowered: deleting
+    entries, or a whole history of generations, does not give a person more of the quota.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_usage"
+    )
+    day = models.DateField()
+    generations = models.PositiveIntegerField(default=0)
+    tokens = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ("-day", "user")
+        constraints = [
+            models.UniqueConstraint(fields=("user", "day"), name="one_usage_row_per_user_per_day"),
+        ]
+        verbose_name = _("daily usage")
+        verbose_name_plural = _("daily usage")
+
+    def __str__(self) -> str:
+        return f"usage of {self.user} on {self.day.isoformat()}"
+
+
 # --- Moderation: reports, the audit trail, accounts -----------------------------------------
 
 

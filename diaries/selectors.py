@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import (
+    DailyUsage,
     DiaryEntry,
     EntryEdit,
     Generation,
@@ -108,9 +110,10 @@ def entry_state(*, entry: DiaryEntry) -> EntryState:
 
 
 def generations_today_count(*, user) -> int:
-    today = timezone.localdate()
-    start = timezone.make_aware(dt.datetime.combine(today, dt.time.min))
-    return Generation.objects.filter(entry__owner=user, started_at__gte=start).count()
+    """The generations a user started today: what counts against their daily quota, deleted
+    entries' included."""
+    usage = DailyUsage.objects.filter(user=user, day=timezone.localdate()).first()
+    return usage.generations if usage is not None else 0
 
 
 def entry_history(*, entry: DiaryEntry) -> list[Generation | EntryEdit]:
@@ -254,17 +257,14 @@ def generations_for_moderation(*, user) -> QuerySet[Generation]:
     return Generation.objects.filter(entry__in=entries_for_moderation(user=user))
 
 
-def start_of_today() -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(timezone.localdate(), dt.time.min))
-
-
 def accounts_with_usage(users: QuerySet) -> QuerySet:
-    """Users with their generations and tokens today, and tokens ever."""
-    today = Q(diary_entries__generations__started_at__gte=start_of_today())
+    """Users with their generations and tokens today, and tokens ever, from their daily usage
+    (what the quota counts: deleting entries does not lower it)."""
+    today = Q(diary_usage__day=timezone.localdate())
     return users.annotate(
-        generations_today=Count("diary_entries__generations", filter=today),
-        tokens_today=Sum("diary_entries__generations__total_tokens", filter=today),
-        tokens_total=Sum("diary_entries__generations__total_tokens"),
+        generations_today=Coalesce(Sum("diary_usage__generations", filter=today), 0),
+        tokens_today=Sum("diary_usage__tokens", filter=today),
+        tokens_total=Sum("diary_usage__tokens"),
     )
 
 

@@ -19,11 +19,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import fastsql, moderation, realtime, selectors
 from .models import (
+    DailyUsage,
     DiaryEntry,
     EntryEdit,
     EntryStatus,
@@ -83,7 +85,7 @@ def profile_get(*, user) -> Profile:
     return profile
 
 
-def entry_create(
+def entry_build(
     *,
     user,
     date: dt.date | None = None,
@@ -94,19 +96,23 @@ def entry_create(
     tone: str = Tone.PLAIN,
     language: str = Language.ENGLISH,
 ) -> DiaryEntry:
-    """Save a new entry's inputs (guarantee 1: before any model call)."""
-    return fastsql.insert(
-        DiaryEntry(
-            owner=user,
-            date=date or timezone.localdate(),
-            morning=morning,
-            afternoon=afternoon,
-            evening=evening,
-            notes=notes,
-            tone=tone,
-            language=language,
-        )
+    """A new entry's inputs, not saved yet: `generation_start` saves them with the start, only
+    when the start is accepted (a refused start leaves the inputs in the client's form)."""
+    return DiaryEntry(
+        owner=user,
+        date=date or timezone.localdate(),
+        morning=morning,
+        afternoon=afternoon,
+        evening=evening,
+        notes=notes,
+        tone=tone,
+        language=language,
     )
+
+
+def entry_create(**inputs) -> DiaryEntry:
+    """Save a new entry's inputs (the page's form; `entry_build` takes the same arguments)."""
+    return fastsql.insert(entry_build(**inputs))
 
 
 def entry_update_inputs(
@@ -158,48 +164,50 @@ def entry_update_text(*, entry: DiaryEntry, text: str) -> DiaryEntry:
     return entry
 
 
-def entry_delete(*, entry: DiaryEntry) -> None:
-    entry.delete()
+def entry_delete(*, entry: DiaryEntry, wait: float = 2.0) -> None:
+    """Delete an entry with its versions.
+
+    Its running generation is stopped first and given `wait` seconds to save its end, as
+    account_delete does: deleting must neither leave a writer streaming (and paid for) into
+    rows that are gone, nor free a place under the running limit while it still streams. What
+    the entry's generations used stays counted in the day's DailyUsage.
+    """
+    for _round in range(2):
+        with transaction.atomic():
+            # Locked: a start of this entry waits, then finds it gone.
+            locked = DiaryEntry.objects.select_for_update().filter(pk=entry.pk).first()
+            if locked is None:
+                return
+            running = list(locked.generations.filter(status=GenerationStatus.GENERATING))
+            if not running:
+                locked.delete()
+                return
+        for generation in running:
+            generation_stop(generation=generation)
+        _generations_wait(Generation.objects.filter(pk__in=[g.pk for g in running]), wait)
+    # Asked to stop but not ended in time (its process is busy): its end finds no rows.
+    DiaryEntry.objects.filter(pk=entry.pk).delete()
 
 
-@lru_cache(maxsize=4)
-def _entry_locked_sql(vendor: str) -> str:
-    """The owner's entry, locked, with `daily_limit` (the owner's own; None: the default).
-    Params: entry, owner."""
-    e, p = DiaryEntry, Profile
-    return (
-        f"SELECT {fastsql.columns(e, 'e')}, p.{fastsql.col(p, 'daily_generation_limit')} "  # noqa: S608
-        f"AS daily_limit FROM {fastsql.table(e)} e LEFT JOIN {fastsql.table(p)} p "
-        f"ON p.{fastsql.col(p, 'user')} = e.{fastsql.col(e, 'owner')} "
-        f"WHERE e.{fastsql.col(e, 'pk')} = %s AND e.{fastsql.col(e, 'owner')} = %s "
-        f"{fastsql.for_update('e')}"
-    )
-
-
-@lru_cache(maxsize=4)
-def _start_counts_sql(vendor: str) -> str:
-    """(entry, status, started today?, request_id) of the owner's generations that are running,
-    started today, or used the request_id. Params: today, owner, generating, today, request_id."""
-    g, e = Generation, DiaryEntry
-    started, status, rid = (fastsql.col(g, n) for n in ("started_at", "status", "request_id"))
-    return (
-        f"SELECT g.{fastsql.col(g, 'entry')}, g.{status}, g.{started} >= %s, g.{rid} "  # noqa: S608
-        f"FROM {fastsql.table(g)} g INNER JOIN {fastsql.table(e)} e "
-        f"ON g.{fastsql.col(g, 'entry')} = e.{fastsql.col(e, 'pk')} "
-        f"WHERE e.{fastsql.col(e, 'owner')} = %s "
-        f"AND (g.{status} = %s OR g.{started} >= %s OR g.{rid} = %s)"
-    )
-
-
-def _start_of_today() -> dt.datetime:
-    today = timezone.localdate()
-    return timezone.make_aware(dt.datetime.combine(today, dt.time.min))
+def usage_day() -> dt.date:
+    """The day a start counts against: the local date in the active time zone (the user's own
+    where a view activated it, else the site's)."""
+    return timezone.localdate()
 
 
 def daily_limit_for(*, user) -> int:
     limit = (
         Profile.objects.filter(user=user).values_list("daily_generation_limit", flat=True).first()
     )
+    return settings.DIARY_DAILY_GENERATIONS if limit is None else limit
+
+
+def _daily_limit_of(owner) -> int:
+    """The daily limit of a user fetched with `diary_profile` (None: no profile yet)."""
+    try:
+        limit = owner.diary_profile.daily_generation_limit
+    except Profile.DoesNotExist:
+        limit = None
     return settings.DIARY_DAILY_GENERATIONS if limit is None else limit
 
 
@@ -224,53 +232,63 @@ def generation_start(
     Raises Busy when one is already running (guarantee 2), QuotaExceeded past the daily limit,
     RateLimited when the user already has too many entries being written. A repeated
     `request_id` returns the existing generation and starts nothing.
+
+    A new `entry` (unsaved, from entry_build) is saved here, only when the start is accepted:
+    a refused start saves nothing, an accepted one saves the inputs before any model call
+    (guarantee 1). The user's row is locked for the checks, so that two starts of one user
+    (two tabs, two entries) cannot both pass them; the quota counts the user's DailyUsage row,
+    which deleting entries does not lower.
     """
+    new = entry.pk is None
     try:
         with transaction.atomic():
-            # Four hand-written statements (diaries/fastsql.py): the entry with its owner's
-            # limit, the counts, the insert, the entry's status. The ORM spent more Python
-            # building them than the database spends running them, holding the GIL the event
-            # loop needs (docs/benchmark.md).
-            locked = fastsql.one(
-                DiaryEntry, _entry_locked_sql(connection.vendor), [entry.pk, user.pk]
+            locked = entry
+            if not new:
+                locked = DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
+            owner = (
+                get_user_model()
+                .objects.select_for_update(of=("self",))
+                .select_related("diary_profile")
+                .get(pk=user.pk)
             )
-            # The user's running and today's generations (at most their daily limit) and a
-            # repeat of request_id, in one statement.
-            today = connection.ops.adapt_datetimefield_value(_start_of_today())
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    _start_counts_sql(connection.vendor),
-                    [today, user.pk, GenerationStatus.GENERATING.value, today, request_id or None],
-                )
-                rows = cursor.fetchall()
-            repeated = here = running = used = 0
-            for entry_id, status, is_today, rid in rows:
-                repeated += bool(request_id) and rid == request_id
-                used += bool(is_today)
-                if status == GenerationStatus.GENERATING:
-                    running += 1
-                    here += entry_id == locked.pk
-            if repeated:  # a repeated request_id starts nothing
+            if request_id:  # a repeated request_id starts nothing
                 existing = selectors.generation_for_request(user=user, request_id=request_id)
-                return StartResult(entry=existing.entry, generation=existing, created=False)
-            if here:
+                if existing is not None:
+                    return StartResult(entry=existing.entry, generation=existing, created=False)
+            running = list(
+                Generation.objects.filter(
+                    entry__owner=user, status=GenerationStatus.GENERATING
+                ).values_list("entry_id", flat=True)
+            )
+            if not new and locked.pk in running:
                 raise Busy(_("This entry is already being written."), entry_id=locked.pk)
-            if running >= settings.DIARY_MAX_RUNNING_PER_USER:
+            if len(running) >= settings.DIARY_MAX_RUNNING_PER_USER:
                 raise RateLimited(
                     _("You already have %(n)d entries being written. Wait for one to finish.")
-                    % {"n": running},
+                    % {"n": len(running)},
                     entry_id=locked.pk,
                 )
-            limit = locked.daily_limit
-            if used >= (settings.DIARY_DAILY_GENERATIONS if limit is None else limit):
-                raise QuotaExceeded(
+            day = usage_day()
+            usage = DailyUsage.objects.filter(user=user, day=day).first()
+            used = usage.generations if usage is not None else 0
+            if used >= _daily_limit_of(owner):
+                message = (
                     _(
+                        "You have written %(n)d entries today, your daily limit. "
+                        "Your notes stay in the form; try again tomorrow."
+                    )
+                    if new
+                    else _(
                         "You have written %(n)d entries today, your daily limit. "
                         "Your notes are saved; try again tomorrow."
                     )
-                    % {"n": used},
-                    entry_id=locked.pk,
                 )
+                raise QuotaExceeded(message % {"n": used}, entry_id=locked.pk)
+            locked.status = EntryStatus.GENERATING
+            if new:
+                fastsql.insert(locked)
+            else:
+                fastsql.update(locked, ("status", "updated_at"))
             now = timezone.now()
             generation = fastsql.insert(
                 Generation(
@@ -286,9 +304,14 @@ def generation_start(
                     heartbeat_at=now,
                 )
             )
-            locked.status = EntryStatus.GENERATING
-            fastsql.update(locked, ("status", "updated_at"))
+            if usage is None:  # the user's row is locked: nobody else creates it meanwhile
+                DailyUsage.objects.create(user=user, day=day, generations=1)
+            else:
+                DailyUsage.objects.filter(pk=usage.pk).update(generations=F("generations") + 1)
     except IntegrityError:
+        if new:  # nothing was saved
+            entry.pk = None
+            entry._state.adding = True
         # Lost a race: another request started this entry, or used this request_id.
         if request_id:
             existing = selectors.generation_for_request(user=user, request_id=request_id)
@@ -351,6 +374,7 @@ def generation_finish(
     interrupted keep the entry's previous text and leave theirs in the generation for a retry.
     """
     generation = fastsql.locked(Generation, generation_id)
+    counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
     usage = usage or {}
     generation.status = status
     generation.text = text
@@ -368,6 +392,12 @@ def generation_finish(
     # entry for what the end and the checker's verdict change.
     fastsql.update(generation, _FINISH_FIELDS)
     entry = generation.entry = fastsql.locked(DiaryEntry, generation.entry_id)
+    if generation.total_tokens and not counted:
+        _usage_add_tokens(
+            user_id=entry.owner_id,
+            day=timezone.localdate(generation.started_at),
+            tokens=generation.total_tokens,
+        )
     fields = _entry_follow_fields(generation, entry)
     if check is not None:  # an in-process checker's verdict, recorded with the end
         verdict, error = check
@@ -377,6 +407,14 @@ def generation_finish(
     if fields:
         fastsql.update(entry, tuple(dict.fromkeys(fields)))
     return generation
+
+
+def _usage_add_tokens(*, user_id: int, day: dt.date, tokens: int) -> None:
+    """Add a generation's tokens to the usage of the day it started."""
+    if not DailyUsage.objects.filter(user_id=user_id, day=day).update(tokens=F("tokens") + tokens):
+        # The start counted another day (another time zone was active): count them here.
+        usage, _created = DailyUsage.objects.get_or_create(user_id=user_id, day=day)
+        DailyUsage.objects.filter(pk=usage.pk).update(tokens=F("tokens") + tokens)
 
 
 _FINISH_FIELDS = (
@@ -590,11 +628,16 @@ def account_delete(*, user, wait: float = 2.0) -> None:
     no writer outlives the rows it writes to.
     """
     if user_sockets_and_generations_stop(user=user, reason="account_deleted"):
-        deadline = time.monotonic() + wait
-        running = Generation.objects.filter(entry__owner=user, status=GenerationStatus.GENERATING)
-        while running.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        _generations_wait(Generation.objects.filter(entry__owner=user), wait)
     user.delete()
+
+
+def _generations_wait(generations, wait: float) -> None:
+    """Wait up to `wait` seconds until none of `generations` is running (their ends saved)."""
+    deadline = time.monotonic() + wait
+    running = generations.filter(status=GenerationStatus.GENERATING)
+    while running.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 # --- Moderation: sharing, reports, automatic checks, the audit trail ---------------------------

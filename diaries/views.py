@@ -29,7 +29,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import exports, realtime, selectors, services
+from . import exports, realtime, selectors, services, signup_throttle
 from .forms import (
     AccountDeleteForm,
     EntryInputsForm,
@@ -51,11 +51,23 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("diaries:home")
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome to Nikki, %(name)s.") % {"name": user.username})
-        return redirect("diaries:home")
+    if request.method == "POST":
+        if not signup_throttle.signup_take(request):
+            # The form stays as typed (never the passwords), to send again later.
+            form.add_error(
+                None,
+                _(
+                    "Too many accounts have been made from your network in the last hour. "
+                    "Please try again later."
+                ),
+            )
+            return render(request, "registration/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            user = form.save()
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome to Nikki, %(name)s.") % {"name": user.username})
+            return redirect("diaries:home")
+        signup_throttle.signup_give_back(request)
     return render(request, "registration/signup.html", {"form": form})
 
 

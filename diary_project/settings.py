@@ -340,6 +340,8 @@ DIARY_DAILY_GENERATIONS = env.int("DIARY_DAILY_GENERATIONS", default=50)
 DIARY_MAX_RUNNING_PER_USER = env.int("DIARY_MAX_RUNNING_PER_USER", default=2)
 DIARY_USER_MESSAGES_PER_SECOND = env.int("DIARY_USER_MESSAGES_PER_SECOND", default=10)
 DIARY_MAX_SOCKETS_PER_USER = env.int("DIARY_MAX_SOCKETS_PER_USER", default=20)
+# Accounts one client address may make per hour (each account has its own daily quota).
+DIARY_SIGNUPS_PER_HOUR = env.int("DIARY_SIGNUPS_PER_HOUR", default=5)
 
 # --- Moderation -----------------------------------------------------------------------------
 # The automatic check of every finished generation (diaries/moderation.py): "auto" (OpenAI's

@@ -627,7 +627,16 @@ def account_url(user) -> str:
 def test_accounts_show_generations_and_tokens_today(mod, owner):
     entry = make_entry(owner)
     for tokens in (100, 250):
-        Generation.objects.create(entry=entry, status="done", writer="w", total_tokens=tokens)
+        started = services.generation_start(
+            user=owner, entry=entry, writer_name="w", model_name="m"
+        )
+        services.generation_finish(
+            generation_id=started.generation.pk,
+            status="done",
+            text="t",
+            seq=1,
+            usage={"total_tokens": tokens},
+        )
 
     html = mod.get(f"{ACCOUNTS}?q=owner").text
 

@@ -585,7 +585,7 @@ async def test_too_many_messages_are_rate_limited(socket_for, settings):
     assert codes.count("snapshot") == 3 and codes.count("rate_limited") == 2
 
 
-async def test_daily_quota_refuses_with_a_clear_message_and_keeps_the_inputs(
+async def test_daily_quota_refuses_with_a_clear_message_and_saves_nothing(
     scripted, socket_for, settings
 ):
     settings.DIARY_DAILY_GENERATIONS = 1
@@ -597,8 +597,9 @@ async def test_daily_quota_refuses_with_a_clear_message_and_keeps_the_inputs(
     await ws.send({**INPUTS, "morning": "second day notes"})
     error = await ws.until("error")
     assert error["code"] == "quota_exceeded" and "limit" in error["message"]
-    kept = await db(DiaryEntry.objects.get, pk=error["entry"])
-    assert kept.morning == "second day notes"
+    # A refused start saves no entry (issue 13): the notes stay in the page's form.
+    assert "entry" not in error and "form" in error["message"]
+    assert await db(DiaryEntry.objects.filter(owner=user).count) == 1
 
 
 async def test_a_signed_out_session_is_refused_on_the_next_message(socket_for):

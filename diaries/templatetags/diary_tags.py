@@ -18,7 +18,8 @@ ERROR_MESSAGES = {
     "rate_limited": _("Too many messages at once. Wait a moment and try again."),
     "quota_exceeded": _(
         "The writing limit has been reached (your daily limit, or the service's credit). "
-        "Your notes are saved; try again later."
+        # Kept: saved with an entry, or still in the form when a new entry's start is refused.
+        "Your notes are kept; try again later."
     ),
     "upstream_unavailable": _(
         "The language model service is unavailable right now. "
