@@ -50,6 +50,7 @@ def srv(tmp_path_factory) -> Iterator[Server]:
         DIARY_MAX_SOCKETS_PER_USER=str(MAX_SOCKETS),
         DIARY_SNAPSHOT_TIMEOUT="30",  # the `watch` throttle is not reset within a test
         DIARY_USER_MESSAGES_PER_SECOND="1000",
+        DIARY_SIGNUPS_PER_HOUR="1000",  # every test signs up a newcomer from 127.0.0.1
         DIARY_LOG_LEVEL="INFO",
     )
     try:
