@@ -8,12 +8,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..models import ModerationEvent
-from .common import entry_link
+from .common import ReadOnlyAdmin, entry_link
 from .lookups import DeclaredLookupsOnly
 
 
 @admin.register(ModerationEvent)
-class ModerationEventAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
+class ModerationEventAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
     """The audit trail: read-only for everyone, superusers included."""
 
     list_display = (
@@ -39,15 +39,6 @@ class ModerationEventAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         "details",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("who"), ordering="actor_name")
     def actor_display(self, obj: ModerationEvent) -> str:

@@ -78,6 +78,20 @@ def entry_link(entry: DiaryEntry | None) -> str:
     return format_html('<a href="{}">{}</a>', url, f"#{entry.pk}")
 
 
+class ReadOnlyAdmin:
+    """Mix into a ModelAdmin: its rows are written by services only, never added, changed or
+    deleted by hand (actions still run, through their own permissions)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False

@@ -14,6 +14,7 @@ from ..models import DiaryEntry, Generation, ModerationEvent, ModerationState, R
 from .common import (
     EVERYWHERE,
     ModerationActionForm,
+    ReadOnlyAdmin,
     ReadOnlyInline,
     action_reason,
     hide_reason,
@@ -106,7 +107,9 @@ class ModerationEventInline(ReadOnlyInline):
 
 
 @admin.register(DiaryEntry)
-class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
+class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
+    """Entries are written by their owners; the admin moderates, it does not edit nor delete."""
+
     list_display = (
         "id",
         "owner",
@@ -209,16 +212,6 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             user=request.user, entries=super().get_queryset(request)
         )
         return selectors.entries_with_report_counts(entries)
-
-    # Entries are written by their owners; the admin moderates, it does not edit nor delete.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         if not super().has_view_permission(request, obj):

@@ -7,11 +7,12 @@ from django.contrib import admin
 
 from .. import selectors
 from ..models import Generation
+from .common import ReadOnlyAdmin
 from .lookups import DeclaredLookupsOnly
 
 
 @admin.register(Generation)
-class GenerationAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
+class GenerationAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "entry",
@@ -35,15 +36,6 @@ class GenerationAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             .get_queryset(request)
             .filter(entry__in=selectors.entries_for_moderation(user=request.user))
         )
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_view_permission(self, request, obj=None) -> bool:
         if not super().has_view_permission(request, obj):

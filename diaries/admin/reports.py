@@ -12,6 +12,7 @@ from ..models import ModerationState, Report, ReportStatus
 from .common import (
     EVERYWHERE,
     ModerationActionForm,
+    ReadOnlyAdmin,
     action_reason,
     entry_link,
     hide_reason,
@@ -21,7 +22,9 @@ from .lookups import DeclaredLookupsOnly
 
 
 @admin.register(Report)
-class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
+class ReportAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
+    """Reports: people file them from the shared page; they change by the actions only."""
+
     list_display = (
         "id",
         "entry_link",
@@ -57,15 +60,6 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     # Every report stays listed, closed ones too: a report holds the reporter's words, never
     # diary text, and its entry link opens only what the entries' own rule allows.
 
-    def has_add_permission(self, request) -> bool:
-        return False  # people report from the shared page
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # reports change by the actions only
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def has_resolve_permission(self, request) -> bool:
         return request.user.has_perm("diaries.change_report")
 
@@ -86,31 +80,13 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         description=_("Resolve (acted on)"), permissions=("resolve",), location=EVERYWHERE
     )
     def resolve_reports(self, request, queryset):
-        note = action_reason(request)
-        per_row(
-            self,
-            request,
-            queryset,
-            lambda report: services.report_resolve(
-                actor=request.user, report=report, status=ReportStatus.RESOLVED, note=note
-            ),
-            gettext("%(row)s: resolved."),
-        )
+        self._close(request, queryset, ReportStatus.RESOLVED, action_reason(request))
 
     @admin.action(
         description=_("Dismiss (no action needed)"), permissions=("resolve",), location=EVERYWHERE
     )
     def dismiss_reports(self, request, queryset):
-        note = action_reason(request)
-        per_row(
-            self,
-            request,
-            queryset,
-            lambda report: services.report_resolve(
-                actor=request.user, report=report, status=ReportStatus.DISMISSED, note=note
-            ),
-            gettext("%(row)s: dismissed."),
-        )
+        self._close(request, queryset, ReportStatus.DISMISSED, action_reason(request))
 
     @admin.action(
         description=_("Hide the reported entries and resolve their reports"),
@@ -144,12 +120,24 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
                 self.message_user(request, f"{entry}: {exc.message}", messages.WARNING)
                 continue
             self.message_user(request, gettext("%(row)s: hidden.") % {"row": entry})
-            per_row(
-                self,
+            self._close(
                 request,
                 Report.objects.filter(entry=entry, status=ReportStatus.OPEN),
-                lambda report: services.report_resolve(
-                    actor=request.user, report=report, status=ReportStatus.RESOLVED, note=reason
-                ),
-                gettext("%(row)s: resolved."),
+                ReportStatus.RESOLVED,
+                reason,
             )
+
+    def _close(self, request, reports, status: ReportStatus, note: str) -> None:
+        done = {
+            ReportStatus.RESOLVED: gettext("%(row)s: resolved."),
+            ReportStatus.DISMISSED: gettext("%(row)s: dismissed."),
+        }[status]
+        per_row(
+            self,
+            request,
+            reports,
+            lambda report: services.report_resolve(
+                actor=request.user, report=report, status=status, note=note
+            ),
+            done,
+        )
