@@ -70,6 +70,7 @@ __all__ = [
     "ScriptedOpenAIServer",
     "main",
     "make_tokens",
+    "serve_until_signalled",
     "usage_for",
 ]
 
