@@ -47,7 +47,7 @@ ADMIN = {
 
 ASGI_APP = "diary_project.asgi:application"
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.pg_redis, pytest.mark.timeout(180)]
 
 
 def _unreachable() -> str | None:
