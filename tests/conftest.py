@@ -21,6 +21,7 @@ from django.utils import translation
 from diaries import generation, services
 from diaries.models import DiaryEntry
 from diaries.writers import Finish, Usage, WriterError, WriterRequest
+from tests.support.browser import browser, new_context  # noqa: F401 (the browser tier's fixtures)
 
 _counter = itertools.count(1)
 FINISH = Finish("stop", Usage(10, 5, 15))

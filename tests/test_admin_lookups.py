@@ -32,7 +32,7 @@ from diaries.models import (
 )
 
 from .conftest import make_user
-from .test_admin import NOTE, make_moderator, make_superuser, signed_in, written
+from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
 
 pytestmark = pytest.mark.django_db
 
