@@ -2,8 +2,10 @@
 
 Channels runs one handler at a time per connection, so the long work (a model stream) runs in
 the generation's own task (diaries.generation) and reaches this consumer as channel-layer events
-of the entry's group: `diary.started`, `diary.delta`, `diary.done`, `diary.error`, and
-`diary.snapshot` replies from the process that owns a generation.
+of the entry's group (diaries/realtime/events.py): `diary.started`, `diary.delta`, `diary.done`,
+`diary.error`, and `diary.snapshot` replies from the process that owns a generation. Every event
+is handled in this consumer's own task, one at a time, as Channels dispatches it: a watch's state
+changes nowhere else.
 """
 
 from __future__ import annotations
@@ -106,7 +108,6 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         self.user = user
         self.watching: dict[int, Watch] = {}
         self.bucket = TokenBucket(settings.DIARY_MESSAGES_PER_SECOND, settings.DIARY_MESSAGE_BURST)
-        self.lock = asyncio.Lock()
         self.timers: set[asyncio.Task] = set()
         # Logout, password change and deactivation reach this socket through these groups.
         self.groups_joined = [realtime.user_group(user.pk)]
@@ -133,7 +134,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         for task in self.timers:
             task.cancel()
         for entry_id in list(self.watching):
-            await realtime.entry_leave(self.channel_layer, entry_id, self.channel_name)
+            await self.channel_layer.group_discard(
+                realtime.entry_group(entry_id), self.channel_name
+            )
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -316,29 +319,26 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         if watch is None:  # the socket could not join before the start: catch up
             await self.attach(result.entry)
             return
-        # Joined before the start, so every delta reaches us from seq 1 on.
-        async with self.lock:
-            if watch.generation != result.generation.pk:
-                watch.generation = result.generation.pk
-                watch.last = 0
-                watch.synced = True
+        # Joined before the start, so every delta reaches us from seq 1 on (the runner's
+        # events wait in this socket's channel until this handler returns).
+        if watch.generation != result.generation.pk:
+            watch.generation = result.generation.pk
+            watch.last = 0
+            watch.synced = True
 
     async def join(self, entry_id: int) -> Watch:
         watch = self.watching.get(entry_id)
         if watch is None:
             watch = self.watching[entry_id] = Watch()
-            await realtime.entry_join(
-                self.channel_layer, entry_id, self.channel_name, self.dispatch
-            )
+            await self.channel_layer.group_add(realtime.entry_group(entry_id), self.channel_name)
         return watch
 
     async def attach(self, entry: DiaryEntry) -> None:
         """Send a snapshot, from the owning runner or the database checkpoint."""
         watch = await self.join(entry.pk)
-        async with self.lock:
-            watch.synced = False
-            watch.attempt += 1
-            attempt = watch.attempt
+        watch.synced = False
+        watch.attempt += 1
+        attempt = watch.attempt
         runner = get_hub().local(entry.pk)
         if runner is not None:
             await self.apply_snapshot(entry.pk, runner.snapshot(), attempt)
@@ -348,19 +348,22 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             await get_hub().ask_snapshot(
                 owner_channel=state.owner_channel, entry_id=entry.pk, reply_to=self.channel_name
             )
-            timer = asyncio.create_task(self.snapshot_fallback(entry, attempt))
+            timer = asyncio.create_task(self.snapshot_fallback(entry.pk, attempt))
             self.timers.add(timer)
             timer.add_done_callback(self.timers.discard)
             return
         await self.apply_snapshot(entry.pk, self.state_snapshot(state), attempt)
 
-    async def snapshot_fallback(self, entry: DiaryEntry, attempt: int) -> None:
+    async def snapshot_fallback(self, entry_id: int, attempt: int) -> None:
+        """No answer from the owning process in time: the checkpoint serves. The request goes
+        through this socket's own channel, so it is handled in order with the stream's events."""
         await asyncio.sleep(settings.DIARY_SNAPSHOT_TIMEOUT)
-        watch = self.watching.get(entry.pk)
+        watch = self.watching.get(entry_id)
         if watch is None or watch.synced or watch.attempt != attempt:
             return
-        state = await database_sync_to_async(selectors.entry_state)(entry=entry)
-        await self.apply_snapshot(entry.pk, self.state_snapshot(state), attempt)
+        await self.channel_layer.send(
+            self.channel_name, realtime.events.snapshot_missing(entry=entry_id, attempt=attempt)
+        )
 
     @staticmethod
     def state_snapshot(state: selectors.EntryState) -> dict[str, Any]:
@@ -376,16 +379,15 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return snapshot
 
     async def apply_snapshot(self, entry_id: int, snapshot: dict[str, Any], attempt: int) -> None:
-        async with self.lock:
-            watch = self.watching.get(entry_id)
-            if watch is None or watch.synced or watch.attempt != attempt:
-                return
-            watch.generation = snapshot.get("generation")
-            watch.snapshot_generation = watch.generation
-            watch.last = snapshot["seq"]
-            watch.synced = True
-            await self.send_json({"type": "snapshot", **snapshot})
-            buffered, watch.buffer = watch.buffer, []
+        watch = self.watching.get(entry_id)
+        if watch is None or watch.synced or watch.attempt != attempt:
+            return
+        watch.generation = snapshot.get("generation")
+        watch.snapshot_generation = watch.generation
+        watch.last = snapshot["seq"]
+        watch.synced = True
+        buffered, watch.buffer = watch.buffer, []
+        await self.send_json({"type": "snapshot", **snapshot})
         for event in buffered:  # events that arrived while the snapshot was on its way
             await getattr(self, event["type"].replace(".", "_"))(event)
 
@@ -466,9 +468,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     # --- server events (channel layer) -------------------------------------------------------
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels closes stale database connections before every event, a hop through the
-        # database thread per delta per socket. Stream events touch no database (a resync
-        # goes through database_sync_to_async, which does that itself).
+        # Channels' dispatch closes stale database connections before every event: a hop
+        # through the database thread per frame per socket. Stream events touch the database
+        # only through database_sync_to_async (a resync), which does that itself.
         if message["type"].startswith("diary."):
             await getattr(self, message["type"].replace(".", "_"))(message)
             return
@@ -486,50 +488,39 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         return watch
 
     async def diary_started(self, event: dict[str, Any]) -> None:
-        async with self.lock:
-            watch = self._buffered(event)
-            if watch is None:
-                return
-            watch.generation = event["generation"]
-            watch.last = 0
-            await self.send_json(
-                {"type": "started", "entry": event["entry"], "generation": event["generation"]}
-            )
+        watch = self._buffered(event)
+        if watch is None:
+            return
+        watch.generation = event["generation"]
+        watch.last = 0
+        await self.send_json(
+            {"type": "started", "entry": event["entry"], "generation": event["generation"]}
+        )
 
     async def diary_delta(self, event: dict[str, Any]) -> None:
-        async with self.lock:
-            watch = self._buffered(event)
-            if watch is None:
-                return
-            seq = event["seq"]
-            if event["generation"] == watch.generation and seq <= watch.last:
-                return  # already in the snapshot or sent
-            if event["generation"] == watch.generation and seq == watch.last + 1:
-                watch.last = seq
-                await self.send_json(
-                    {
-                        "type": "delta",
-                        "entry": event["entry"],
-                        "seq": seq,
-                        "text": event["text"],
-                        "generation": event["generation"],
-                    }
-                )
-                return
+        watch = self._buffered(event)
+        if watch is None:
+            return
+        seq = event["seq"]
+        if event["generation"] == watch.generation and seq <= watch.last:
+            return  # already in the snapshot or sent
+        if event["generation"] == watch.generation and seq == watch.last + 1:
+            watch.last = seq
+            await self.send_json(
+                {
+                    "type": "delta",
+                    "entry": event["entry"],
+                    "seq": seq,
+                    "text": event["text"],
+                    "generation": event["generation"],
+                }
+            )
+            return
         # A gap (a dropped message) or a generation we missed: resynchronise.
-        self.resync_soon(event["entry"])
+        await self.resync(event["entry"])
 
-    def resync_soon(self, entry_id: int) -> None:
-        """Ask for a snapshot in a task of our own: stream handlers may run in the sender's task
-        (diaries/layers.py), which must never wait for the database."""
-        watch = self.watching.get(entry_id)
-        if watch is not None:
-            watch.synced = False  # what comes meanwhile waits for the snapshot
-        task = asyncio.create_task(self._resync(entry_id))
-        self.timers.add(task)
-        task.add_done_callback(self.timers.discard)
-
-    async def _resync(self, entry_id: int) -> None:
+    async def resync(self, entry_id: int) -> None:
+        """Attach again; what arrives meanwhile waits for the snapshot."""
         try:
             await self.attach(await self.own_entry(entry_id))
         except ClientError as exc:
@@ -538,40 +529,46 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             logger.exception("resynchronising entry %s failed", entry_id)
 
     async def diary_done(self, event: dict[str, Any]) -> None:
-        async with self.lock:
-            watch = self._buffered(event)
-            if watch is None:
-                return
-            watch.generation = event["generation"]
-            watch.last = event["seq"]
-            await self.send_json(
-                {
-                    "type": "done",
-                    "entry": event["entry"],
-                    "generation": event["generation"],
-                    "status": event["status"],
-                    "text": event["text"],
-                    "usage": event["usage"],
-                    "finish_reason": event.get("finish_reason", ""),
-                }
-            )
+        watch = self._buffered(event)
+        if watch is None:
+            return
+        watch.generation = event["generation"]
+        watch.last = event["seq"]
+        await self.send_json(
+            {
+                "type": "done",
+                "entry": event["entry"],
+                "generation": event["generation"],
+                "status": event["status"],
+                "text": event["text"],
+                "usage": event["usage"],
+                "finish_reason": event.get("finish_reason", ""),
+            }
+        )
 
     async def diary_error(self, event: dict[str, Any]) -> None:
-        async with self.lock:
-            if self._buffered(event) is None:
-                return
-            await self.send_error(event["code"], event["message"], entry=event["entry"])
+        if self._buffered(event) is None:
+            return
+        await self.send_error(event["code"], event["message"], entry=event["entry"])
 
     async def diary_snapshot(self, event: dict[str, Any]) -> None:
-        """The owning process's answer to a snapshot request."""
+        """A snapshot: the owning process's answer, or (`missing`) a call to read the checkpoint
+        because no process holds the generation or none answered in time."""
         entry_id = event.get("entry")
         watch = self.watching.get(entry_id)
         if watch is None or watch.synced:
             return
+        attempt = event.get("attempt", watch.attempt)
         if event.get("missing"):
-            entry = await self.own_entry(entry_id)
+            try:
+                entry = await self.own_entry(entry_id)
+            except DiaryEntry.DoesNotExist:
+                await self.send_error(
+                    "not_found", "There is no such entry of yours.", entry=entry_id
+                )
+                return
             state = await database_sync_to_async(selectors.entry_state)(entry=entry)
-            await self.apply_snapshot(entry_id, self.state_snapshot(state), watch.attempt)
+            await self.apply_snapshot(entry_id, self.state_snapshot(state), attempt)
             return
         snapshot = {k: event[k] for k in ("entry", "generation", "status", "text", "seq")}
-        await self.apply_snapshot(entry_id, snapshot, watch.attempt)
+        await self.apply_snapshot(entry_id, snapshot, attempt)

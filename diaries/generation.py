@@ -98,7 +98,7 @@ class Runner:
     async def run(self) -> None:
         try:
             await self._send(
-                {"type": "diary.started", "entry": self.entry_id, "generation": self.generation_id}
+                realtime.events.started(entry=self.entry_id, generation=self.generation_id)
             )
             self._pump_task = asyncio.create_task(self._pump())
             if self.stop_reason is not None:  # stopped before the pump existed
@@ -161,13 +161,9 @@ class Runner:
         self.seq += 1
         self.text += piece
         await self._send(
-            {
-                "type": "diary.delta",
-                "entry": self.entry_id,
-                "generation": self.generation_id,
-                "seq": self.seq,
-                "text": piece,
-            }
+            realtime.events.delta(
+                entry=self.entry_id, generation=self.generation_id, seq=self.seq, text=piece
+            )
         )
 
     def _outcome(self, pump: asyncio.Task) -> dict[str, Any]:
@@ -252,25 +248,23 @@ class Runner:
         self.status = status
         if fields["error_code"] and status != GenerationStatus.CANCELLED:
             await self._send(
-                {
-                    "type": "diary.error",
-                    "entry": self.entry_id,
-                    "code": fields["error_code"],
-                    "message": fields["error_message"],
-                }
+                realtime.events.error(
+                    entry=self.entry_id,
+                    code=fields["error_code"],
+                    message=fields["error_message"],
+                )
             )
         # `done` goes out only after the text is saved.
         await self._send(
-            {
-                "type": "diary.done",
-                "entry": self.entry_id,
-                "generation": self.generation_id,
-                "status": status,
-                "text": self.text,
-                "seq": self.seq,
-                "usage": usage,
-                "finish_reason": fields["finish_reason"],
-            }
+            realtime.events.done(
+                entry=self.entry_id,
+                generation=self.generation_id,
+                status=status,
+                text=self.text,
+                seq=self.seq,
+                usage=usage,
+                finish_reason=fields["finish_reason"],
+            )
         )
         logger.info("generation %s ended %s after %d frames", self.generation_id, status, self.seq)
         if publishable and checker is None:
@@ -407,7 +401,7 @@ class Hub:
 
     async def ask_snapshot(self, *, owner_channel: str, entry_id: int, reply_to: str) -> None:
         await self.layer.send(
-            owner_channel, {"type": "hub.snapshot", "entry": entry_id, "reply_to": reply_to}
+            owner_channel, realtime.events.snapshot_request(entry=entry_id, reply_to=reply_to)
         )
 
     async def _listen(self) -> None:
@@ -427,16 +421,16 @@ class Hub:
 
     async def _answer(self, message: dict[str, Any]) -> None:
         runner = self.local(int(message.get("entry", 0)))
-        if message.get("type") == "hub.cancel":
+        if message.get("type") == realtime.events.CANCEL_REQUEST:
             if runner is not None:
                 runner.stop(STOP_CANCELLED)
-        elif message.get("type") == "hub.snapshot":
+        elif message.get("type") == realtime.events.SNAPSHOT_REQUEST:
             reply = (
-                runner.snapshot()
+                realtime.events.snapshot(**runner.snapshot())
                 if runner is not None
-                else {"entry": message.get("entry"), "missing": True}
+                else realtime.events.snapshot_missing(entry=message.get("entry"))
             )
-            await self.layer.send(message["reply_to"], {"type": "diary.snapshot", **reply})
+            await self.layer.send(message["reply_to"], reply)
 
     async def _checkpoints(self) -> None:
         """Every DIARY_CHECKPOINT_SECONDS, save the flushed text of this process's running

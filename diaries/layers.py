@@ -1,26 +1,24 @@
 """Channels' InMemoryChannelLayer without its O(connections) cost per message (the embedded
-default's layer; measured in docs/benchmark.md).
+default's layer).
 
-`InMemoryChannelLayer._clean_expired()` walks every channel and every group membership of the
-process, and runs on every `receive()` and every `group_send()`: with N sockets each delta costs
-O(N), so N streams cost O(N²). Here the walk runs at most once a second (messages then expire up
-to a second late; nothing else changes), and flat messages (str / int / float / bool / None
-values, which is every diary event) are copied with `dict()` instead of `deepcopy()`.
+The stock layer sweeps every channel and every group membership of the process for expired
+messages on every `receive()` and every `group_send()`: with N sockets each frame costs O(N), so
+N streams cost O(N²). This subclass overrides those public methods (and `send`) so that the sweep
+runs at most once every `sweep_every` seconds (a message then expires up to that much late;
+nothing else changes), `group_send` puts the message on each member's queue without a task per
+member, and flat messages (str / int / float / bool / None values, every stream frame) are
+copied with `dict()` instead of `deepcopy()`. Delivery is Channels' own: each consumer receives
+from its channel and handles the message in its own task.
 
-Direct members: a consumer in this process may join a group with a handler instead of its
-channel (`direct_add`). `group_send` then awaits the handler itself, in the sender's task, in
-the order of the sends: no queue, no task switch, and none of Channels' per-message task and
-`asyncio.wait` in the consumer's receive loop. The in-memory layer only ever reaches this
-process, so every member of every group is local; a layer between processes (Redis) has no
-`direct_add` and the consumers join its groups as usual.
+The state is the stock layer's (`channels`: name → queue of `(expires_at, message)`, `groups`:
+name → {channel: joined_at}), so its `group_add`, `group_discard`, `flush` and `new_channel`
+serve unchanged; queues are touched through asyncio's public `Queue` methods only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections.abc import Awaitable, Callable
 from copy import deepcopy
 from typing import Any
 
@@ -29,64 +27,96 @@ from channels.layers import InMemoryChannelLayer
 
 _FLAT = (str, int, float, bool, type(None))
 
-logger = logging.getLogger(__name__)
 
-Handler = Callable[[dict[str, Any]], Awaitable[None]]
+def _copy(message: dict[str, Any]) -> dict[str, Any]:
+    """Each receiver gets its own copy, as with the stock layer."""
+    if all(type(value) in _FLAT for value in message.values()):
+        return dict(message)
+    return deepcopy(message)
 
 
 class FastInMemoryChannelLayer(InMemoryChannelLayer):
-    clean_every = 1.0
+    sweep_every = 1.0
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._cleaned_at = 0.0
-        self._direct: dict[str, dict[str, Handler]] = {}
+        self._swept_at = time.monotonic()
 
-    # --- direct members ----------------------------------------------------------------------
-
-    def direct_add(self, group: str, name: str, handler: Handler) -> None:
-        """`handler` receives the group's messages (`name`: the member's channel name)."""
-        self.require_valid_group_name(group)
-        self._direct.setdefault(group, {})[name] = handler
-
-    def direct_discard(self, group: str, name: str) -> None:
-        members = self._direct.get(group)
-        if members is not None:
-            members.pop(name, None)
-            if not members:
-                del self._direct[group]
-
-    async def group_send(self, group, message):
-        members = self._direct.get(group)
-        if members:
-            flat = all(type(v) in _FLAT for v in message.values())
-            for name, handler in list(members.items()):
-                try:
-                    await handler(dict(message) if flat else deepcopy(message))
-                except Exception:
-                    # One member's failure must not cost the others (or the sender) a message.
-                    logger.exception("direct member %s of %s failed", name, group)
-        if group in self.groups:
-            await super().group_send(group, message)
-
-    def _clean_expired(self) -> None:
-        now = time.monotonic()
-        if now - self._cleaned_at < self.clean_every:
-            return
-        self._cleaned_at = now
-        super()._clean_expired()
-
-    async def send(self, channel, message):
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
+        self._put(channel, _copy(message))
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        self._sweep_due()
+        queue = self._queue(channel)
+        try:
+            _expires, message = await queue.get()
+        except BaseException:
+            # The receiver went away (a consumer closing): an empty queue is not kept.
+            if queue.empty() and self.channels.get(channel) is queue:
+                del self.channels[channel]
+            raise
+        return message
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert isinstance(message, dict), "Message is not a dict"
+        self.require_valid_group_name(group)
+        self._sweep_due()
+        members = self.groups.get(group)
+        if not members:
+            return
+        flat = all(type(value) in _FLAT for value in message.values())
+        for channel in list(members):
+            try:
+                self._put(channel, dict(message) if flat else deepcopy(message))
+            except ChannelFull:
+                pass  # as the stock layer: a full member misses it, the others get it
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _queue(self, channel: str) -> asyncio.Queue:
         queue = self.channels.get(channel)
         if queue is None:
             queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
-        flat = all(type(v) in _FLAT for v in message.values())
+        return queue
+
+    def _put(self, channel: str, message: dict[str, Any]) -> None:
         try:
-            queue.put_nowait(
-                (time.time() + self.expiry, dict(message) if flat else deepcopy(message))
-            )
-        except asyncio.queues.QueueFull:
+            self._queue(channel).put_nowait((time.time() + self.expiry, message))
+        except asyncio.QueueFull:
             raise ChannelFull(channel) from None
+
+    def _sweep_due(self) -> None:
+        now = time.monotonic()
+        if now - self._swept_at >= self.sweep_every:
+            self._swept_at = now
+            self.sweep()
+
+    def sweep(self) -> None:
+        """Drop expired messages (their channel, whose receiver is gone, leaves every group, as
+        with the stock layer) and group memberships older than `group_expiry`."""
+        now = time.time()
+        for channel, queue in list(self.channels.items()):
+            if queue.empty():
+                continue
+            queued = [queue.get_nowait() for _ in range(queue.qsize())]
+            kept = [item for item in queued if item[0] >= now]
+            for item in kept:
+                queue.put_nowait(item)
+            if len(kept) < len(queued):
+                for members in self.groups.values():
+                    members.pop(channel, None)
+            if not kept:
+                del self.channels[channel]
+        self._expire_memberships(int(now) - self.group_expiry)
+
+    def _expire_memberships(self, joined_before: int) -> None:
+        for group, members in list(self.groups.items()):
+            for channel, joined_at in list(members.items()):
+                if joined_at and joined_at < joined_before:
+                    del members[channel]
+            if not members:
+                del self.groups[group]

@@ -350,13 +350,9 @@ async def test_a_lost_frame_is_mended_with_a_snapshot(scripted, socket_for):
     # arrives a little later than the real ones, which must not close the gap first.
     await get_channel_layer().group_send(
         realtime.entry_group(entry.pk),
-        {
-            "type": "diary.delta",
-            "entry": entry.pk,
-            "generation": started["generation"],
-            "seq": 10_000,
-            "text": "NOT SHOWN ",
-        },
+        realtime.events.delta(
+            entry=entry.pk, generation=started["generation"], seq=10_000, text="NOT SHOWN "
+        ),
     )
     snapshot = await ws.until("snapshot")
     assert snapshot["status"] == "generating" and writer.text.startswith(snapshot["text"])
