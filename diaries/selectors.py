@@ -36,8 +36,22 @@ def entry_get_for_user(*, user, entry_id: int) -> DiaryEntry:
     return DiaryEntry.objects.owned_by(user).get(pk=entry_id)
 
 
+# An entry's latest generation: the last started (ties: the last created).
+LATEST_FIRST = ("-started_at", "-pk")
+
+
 def generation_latest(*, entry: DiaryEntry) -> Generation | None:
-    return entry.generations.order_by("-started_at", "-pk").first()
+    return entry.generations.order_by(*LATEST_FIRST).first()
+
+
+def generation_latest_id(*, entry_id: int) -> int | None:
+    """The id of an entry's latest generation (None: never generated)."""
+    return (
+        Generation.objects.filter(entry_id=entry_id)
+        .order_by(*LATEST_FIRST)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def generation_running(*, entry_id: int) -> Generation | None:

@@ -19,11 +19,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import fastsql, moderation, realtime, selectors
+from . import moderation, realtime, selectors
 from .models import (
     DailyUsage,
     DiaryEntry,
@@ -112,7 +112,9 @@ def entry_build(
 
 def entry_create(**inputs) -> DiaryEntry:
     """Save a new entry's inputs (the page's form; `entry_build` takes the same arguments)."""
-    return fastsql.insert(entry_build(**inputs))
+    entry = entry_build(**inputs)
+    entry.save(force_insert=True)
+    return entry
 
 
 def entry_update_inputs(
@@ -255,17 +257,18 @@ def generation_start(
                 existing = selectors.generation_for_request(user=user, request_id=request_id)
                 if existing is not None:
                     return StartResult(entry=existing.entry, generation=existing, created=False)
-            running = list(
-                Generation.objects.filter(
-                    entry__owner=user, status=GenerationStatus.GENERATING
-                ).values_list("entry_id", flat=True)
+            running = Generation.objects.filter(
+                entry__owner=user, status=GenerationStatus.GENERATING
+            ).aggregate(
+                total=Count("pk"),
+                this_entry=Count("pk", filter=Q(entry_id=locked.pk)),
             )
-            if not new and locked.pk in running:
+            if not new and running["this_entry"]:
                 raise Busy(_("This entry is already being written."), entry_id=locked.pk)
-            if len(running) >= settings.DIARY_MAX_RUNNING_PER_USER:
+            if running["total"] >= settings.DIARY_MAX_RUNNING_PER_USER:
                 raise RateLimited(
                     _("You already have %(n)d entries being written. Wait for one to finish.")
-                    % {"n": len(running)},
+                    % {"n": running["total"]},
                     entry_id=locked.pk,
                 )
             day = usage_day()
@@ -284,34 +287,34 @@ def generation_start(
                     )
                 )
                 raise QuotaExceeded(message % {"n": used}, entry_id=locked.pk)
-            locked.status = EntryStatus.GENERATING
-            if new:
-                fastsql.insert(locked)
-            else:
-                fastsql.update(locked, ("status", "updated_at"))
             now = timezone.now()
-            generation = fastsql.insert(
-                Generation(
-                    entry=locked,
-                    status=GenerationStatus.GENERATING,
-                    writer=writer_name,
-                    model_name=model_name,
-                    tone=locked.tone,
-                    language=locked.language,
-                    request_id=request_id or None,
-                    owner_channel=owner_channel,
-                    started_at=now,
-                    heartbeat_at=now,
+            if new:  # saved as a row of its own: a refused start leaves `entry` unsaved
+                locked = DiaryEntry.objects.create(
+                    owner=user,
+                    status=EntryStatus.GENERATING,
+                    **{name: getattr(entry, name) for name in DiaryEntry.INPUT_FIELDS},
                 )
+            else:
+                locked.status = EntryStatus.GENERATING
+                locked.updated_at = now
+                DiaryEntry.objects.filter(pk=locked.pk).update(status=locked.status, updated_at=now)
+            generation = Generation.objects.create(
+                entry=locked,
+                status=GenerationStatus.GENERATING,
+                writer=writer_name,
+                model_name=model_name,
+                tone=locked.tone,
+                language=locked.language,
+                request_id=request_id or None,
+                owner_channel=owner_channel,
+                started_at=now,
+                heartbeat_at=now,
             )
             if usage is None:  # the user's row is locked: nobody else creates it meanwhile
                 DailyUsage.objects.create(user=user, day=day, generations=1)
             else:
                 DailyUsage.objects.filter(pk=usage.pk).update(generations=F("generations") + 1)
     except IntegrityError:
-        if new:  # nothing was saved
-            entry.pk = None
-            entry._state.adding = True
         # Lost a race: another request started this entry, or used this request_id.
         if request_id:
             existing = selectors.generation_for_request(user=user, request_id=request_id)
@@ -332,17 +335,10 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
         # built a statement per row (or, with bulk_update, a CASE per field per row) in Python
         # in the database thread, holding the GIL for tens of milliseconds a second at 100
         # streams, which stalled the event loop (docs/benchmark.md).
-        cols = {f: fastsql.col(Generation, f) for f in ("text", "seq", "heartbeat_at", "status")}
         stamp = connection.ops.adapt_datetimefield_value(now)
-        # Names from the model, quoted; every value is a parameter.
-        sql = (
-            f"UPDATE {fastsql.table(Generation)} SET {cols['text']} = %s, "  # noqa: S608
-            f"{cols['seq']} = %s, {cols['heartbeat_at']} = %s "
-            f"WHERE {fastsql.col(Generation, 'pk')} = %s AND {cols['status']} = %s"
-        )
         with connection.cursor() as cursor:
             cursor.executemany(
-                sql,
+                _checkpoint_sql(connection.vendor),
                 [
                     (text, seq, stamp, generation_id, GenerationStatus.GENERATING.value)
                     for generation_id, (text, seq) in texts.items()
@@ -351,6 +347,20 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
     quiet = [gid for gid in alive if gid not in texts]
     if quiet:
         running.filter(pk__in=quiet).update(heartbeat_at=now)
+
+
+@lru_cache(maxsize=4)
+def _checkpoint_sql(vendor: str) -> str:
+    """The checkpoint's UPDATE: names from the model (its documented `_meta` API), quoted by the
+    backend; every value a parameter."""
+    meta, quote = Generation._meta, connection.ops.quote_name
+    text, seq, heartbeat, status = (
+        quote(meta.get_field(name).column) for name in ("text", "seq", "heartbeat_at", "status")
+    )
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {text} = %s, {seq} = %s, {heartbeat} = %s "  # noqa: S608
+        f"WHERE {quote(meta.pk.column)} = %s AND {status} = %s"
+    )
 
 
 @transaction.atomic
@@ -373,7 +383,13 @@ def generation_finish(
     done and cancelled (the owner chose to stop) become the entry's text; failed, filtered and
     interrupted keep the entry's previous text and leave theirs in the generation for a retry.
     """
-    generation = fastsql.locked(Generation, generation_id)
+    # The generation and its entry, locked in one statement until the end is saved.
+    generation = (
+        Generation.objects.select_related("entry")
+        .select_for_update(of=("self", "entry"))
+        .get(pk=generation_id)
+    )
+    entry = generation.entry
     counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
     usage = usage or {}
     generation.status = status
@@ -388,24 +404,25 @@ def generation_finish(
     generation.time_to_first_token_ms = time_to_first_token_ms
     generation.duration_ms = duration_ms
     generation.finished_at = generation.heartbeat_at = timezone.now()
-    # Hand-written statements (diaries/fastsql.py), as in generation_start; one UPDATE of the
-    # entry for what the end and the checker's verdict change.
-    fastsql.update(generation, _FINISH_FIELDS)
-    entry = generation.entry = fastsql.locked(DiaryEntry, generation.entry_id)
+    fields = _entry_follow_fields(generation, entry)
+    Generation.objects.filter(pk=generation.pk).update(
+        **{name: getattr(generation, name) for name in _FINISH_FIELDS}
+    )
     if generation.total_tokens and not counted:
         _usage_add_tokens(
             user_id=entry.owner_id,
             day=timezone.localdate(generation.started_at),
             tokens=generation.total_tokens,
         )
-    fields = _entry_follow_fields(generation, entry)
     if check is not None:  # an in-process checker's verdict, recorded with the end
         verdict, error = check
         fields += _entry_check_apply(
             entry, text=text, verdict=verdict, error=error, generation_id=generation.pk
         )
-    if fields:
-        fastsql.update(entry, tuple(dict.fromkeys(fields)))
+    if fields:  # one UPDATE of the entry for what the end and the checker's verdict change
+        DiaryEntry.objects.filter(pk=entry.pk).update(
+            **{name: getattr(entry, name) for name in dict.fromkeys(fields)}
+        )
     return generation
 
 
@@ -444,13 +461,11 @@ def _entry_follow_generation(generation: Generation) -> None:
 def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]:
     """Set the locked `entry`'s status (and text) from its latest generation, `generation`;
     the fields to save, none when a newer generation owns the entry."""
-    with connection.cursor() as cursor:
-        cursor.execute(_latest_generation_sql(connection.vendor), [entry.pk])
-        row = cursor.fetchone()
-    if row is None or row[0] != generation.pk:
+    if selectors.generation_latest_id(entry_id=entry.pk) != generation.pk:
         return []  # a newer generation owns the entry's status now
     fields = ["status", "updated_at"]
     entry.status = generation.status
+    entry.updated_at = timezone.now()  # auto_now, which update() does not apply
     if generation.status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and (
         generation.text or generation.status == GenerationStatus.DONE
     ):
@@ -459,17 +474,6 @@ def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]
         entry.model_name = generation.model_name
         fields += ["text", "writer", "model_name"]
     return fields
-
-
-@lru_cache(maxsize=4)
-def _latest_generation_sql(vendor: str) -> str:
-    """The id of an entry's latest generation (the ORM's order: started_at, then id)."""
-    g = Generation
-    pk = fastsql.col(g, "pk")
-    return (
-        f"SELECT {pk} FROM {fastsql.table(g)} WHERE {fastsql.col(g, 'entry')} = %s "  # noqa: S608
-        f"ORDER BY {fastsql.col(g, 'started_at')} DESC, {pk} DESC LIMIT 1"
-    )
 
 
 def generations_sweep_stale(*, stale_after: float | None = None) -> int:
@@ -667,17 +671,15 @@ def moderation_event_record(
     subject_id = subject.pk if subject is not None else (entry.owner_id if entry else None)
     if subject_id is not None:
         details.setdefault("user", subject_id)
-    return fastsql.insert(
-        ModerationEvent(
-            action=action,
-            actor=actor,
-            actor_name=actor.get_username() if actor is not None else "",
-            entry=entry,
-            report=report,
-            subject_id=subject_id,
-            reason=reason,
-            details=details,
-        )
+    return ModerationEvent.objects.create(
+        action=action,
+        actor=actor,
+        actor_name=actor.get_username() if actor is not None else "",
+        entry=entry,
+        report=report,
+        subject_id=subject_id,
+        reason=reason,
+        details=details,
     )
 
 
