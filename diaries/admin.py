@@ -28,8 +28,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import selectors, services
+from . import selectors
 from .admin_lookups import DeclaredLookupsOnly
+from .exceptions import DiaryError
 from .models import (
     Account,
     DiaryEntry,
@@ -41,6 +42,16 @@ from .models import (
     Profile,
     Report,
     ReportStatus,
+)
+from .services.accounts import user_deactivate, user_reactivate, user_set_daily_limit
+from .services.checks import entry_text_check
+from .services.moderation import (
+    entry_clear_flag,
+    entry_hide,
+    entry_restore,
+    entry_share_revoke,
+    moderation_event_record,
+    report_resolve,
 )
 
 # Actions run from the list (on the selected rows) and from an object's own page.
@@ -77,7 +88,7 @@ def _per_row(
     for row in rows:
         try:
             act(row)
-        except services.ServiceError as exc:
+        except DiaryError as exc:
             model_admin.message_user(request, f"{row}: {exc.message}", messages.WARNING)
         else:
             model_admin.message_user(request, done % {"row": row}, messages.SUCCESS)
@@ -371,7 +382,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_hide(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_hide(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: hidden."),
         )
 
@@ -384,7 +395,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_restore(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_restore(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: restored."),
         )
 
@@ -399,7 +410,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_clear_flag(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_clear_flag(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: flag cleared."),
         )
 
@@ -412,9 +423,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_share_revoke(
-                actor=request.user, entry=entry, reason=reason
-            ),
+            lambda entry: entry_share_revoke(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: share link revoked."),
         )
 
@@ -428,7 +437,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             if not entry.text:
                 self.message_user(request, f"{entry}: {gettext('no text')}", messages.WARNING)
                 continue
-            verdict = services.entry_text_check(entry=entry)
+            verdict = entry_text_check(entry=entry)
             if verdict is None:
                 text, level = gettext("the check could not run."), messages.WARNING
             elif verdict.flagged:
@@ -555,7 +564,7 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda report: services.report_resolve(
+            lambda report: report_resolve(
                 actor=request.user, report=report, status=ReportStatus.RESOLVED, note=note
             ),
             gettext("%(row)s: resolved."),
@@ -570,7 +579,7 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda report: services.report_resolve(
+            lambda report: report_resolve(
                 actor=request.user, report=report, status=ReportStatus.DISMISSED, note=note
             ),
             gettext("%(row)s: dismissed."),
@@ -608,8 +617,8 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
                 continue
             try:
                 if entry.moderation_state != ModerationState.HIDDEN:
-                    services.entry_hide(actor=request.user, entry=entry, reason=reason)
-            except services.ServiceError as exc:
+                    entry_hide(actor=request.user, entry=entry, reason=reason)
+            except DiaryError as exc:
                 self.message_user(request, f"{entry}: {exc.message}", messages.WARNING)
                 continue
             self.message_user(request, gettext("%(row)s: hidden.") % {"row": entry})
@@ -617,7 +626,7 @@ class ReportAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
                 self,
                 request,
                 Report.objects.filter(entry=entry, status=ReportStatus.OPEN),
-                lambda report: services.report_resolve(
+                lambda report: report_resolve(
                     actor=request.user, report=report, status=ReportStatus.RESOLVED, note=reason
                 ),
                 gettext("%(row)s: resolved."),
@@ -768,7 +777,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # Nothing of the user row itself is edited here: only the limit, through its service.
-        services.user_set_daily_limit(
+        user_set_daily_limit(
             actor=request.user,
             user=obj,
             limit=form.cleaned_data["daily_generation_limit"],
@@ -797,7 +806,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         profile = getattr(obj, "diary_profile", None)
         own = profile.daily_generation_limit if profile is not None else None
         if own is None:
-            return gettext("%(n)d (default)") % {"n": services.daily_limit_for(user=obj)}
+            return gettext("%(n)d (default)") % {"n": selectors.daily_limit_for(user=obj)}
         return str(own)
 
     @admin.action(
@@ -809,8 +818,8 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         reason = _reason(request)
         for account in queryset:
             try:
-                stopped = services.user_deactivate(actor=request.user, user=account, reason=reason)
-            except services.ServiceError as exc:
+                stopped = user_deactivate(actor=request.user, user=account, reason=reason)
+            except DiaryError as exc:
                 self.message_user(request, f"{account}: {exc.message}", messages.WARNING)
                 continue
             self.message_user(
@@ -827,9 +836,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda account: services.user_reactivate(
-                actor=request.user, user=account, reason=reason
-            ),
+            lambda account: user_reactivate(actor=request.user, user=account, reason=reason),
             gettext("%(row)s: reactivated."),
         )
 
@@ -851,7 +858,7 @@ class UserAdmin(DeclaredLookupsOnly, DjangoUserAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)  # deactivation closes the sockets
         if change and "is_active" in form.changed_data:
-            services.moderation_event_record(
+            moderation_event_record(
                 action=(
                     ModerationAction.USER_REACTIVATED
                     if obj.is_active

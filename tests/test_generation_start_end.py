@@ -1,4 +1,4 @@
-"""A generation's start and end (services.generation_start, generation_finish) store what
+"""A generation's start and end (generation_start, generation_finish) store what
 save() would store, count the daily quota from local midnight, and hold row locks until they
 commit — on SQLite and on PostgreSQL (the suite's second pass)."""
 
@@ -12,8 +12,12 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from diaries import selectors, services
+from diaries import selectors
+from diaries.exceptions import QuotaExceeded
 from diaries.models import DiaryEntry, Generation, ModerationEvent
+from diaries.services.entries import entry_build, entry_create
+from diaries.services.generations import generation_finish, generation_start
+from diaries.services.moderation import moderation_event_record
 
 from .conftest import make_entry, make_user
 
@@ -31,11 +35,11 @@ def _row(model, pk, *skip: str) -> dict:
 def test_the_start_of_a_new_entry_stores_what_save_stores(user):
     before = timezone.now()
     inputs = {"user": user, "morning": TEXT, "tone": "warm", "language": "de"}
-    built = services.entry_build(**inputs)
-    result = services.generation_start(user=user, entry=built, writer_name="w", model_name="m")
+    built = entry_build(**inputs)
+    result = generation_start(user=user, entry=built, writer_name="w", model_name="m")
 
     assert built.pk is None  # the caller's object stays the unsaved inputs
-    by_save = services.entry_create(**inputs)
+    by_save = entry_create(**inputs)
     DiaryEntry.objects.filter(pk=by_save.pk).update(status="generating")
     skip = ("created_at", "updated_at")
     assert _row(DiaryEntry, result.entry.pk, *skip) == _row(DiaryEntry, by_save.pk, *skip)
@@ -61,7 +65,7 @@ def test_the_start_of_a_new_entry_stores_what_save_stores(user):
 def test_the_start_of_an_entry_saves_only_its_status_and_updated_at(user, entry):
     stamp = DiaryEntry.objects.get(pk=entry.pk).updated_at
     entry.morning = "not to be saved"
-    result = services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
+    result = generation_start(user=user, entry=entry, writer_name="w", model_name="m")
     stored = DiaryEntry.objects.get(pk=entry.pk)
     assert stored.status == "generating"
     assert stored.morning == "ran by the river"
@@ -70,10 +74,10 @@ def test_the_start_of_an_entry_saves_only_its_status_and_updated_at(user, entry)
 
 @pytest.mark.django_db
 def test_the_end_stores_the_generation_and_the_entrys_text(user, entry):
-    started = services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
+    started = generation_start(user=user, entry=entry, writer_name="w", model_name="m")
     stamp = DiaryEntry.objects.get(pk=entry.pk).updated_at
     usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-    ended = services.generation_finish(
+    ended = generation_finish(
         generation_id=started.generation.pk, status="done", text=TEXT, seq=7, usage=usage
     )
     stored = Generation.objects.get(pk=ended.pk)
@@ -86,7 +90,7 @@ def test_the_end_stores_the_generation_and_the_entrys_text(user, entry):
 
 @pytest.mark.django_db
 def test_an_audit_event_stores_its_json_details(user, entry):
-    event = services.moderation_event_record(action="check_passed", entry=entry, details={"a": [1]})
+    event = moderation_event_record(action="check_passed", entry=entry, details={"a": [1]})
     stored = ModerationEvent.objects.get(pk=event.pk)
     assert stored.details == {"a": [1], "entry": entry.pk, "user": user.pk}
 
@@ -94,13 +98,13 @@ def test_an_audit_event_stores_its_json_details(user, entry):
 @pytest.mark.django_db
 def test_finish_of_a_missing_generation_raises_does_not_exist(user, entry):
     with pytest.raises(Generation.DoesNotExist):
-        services.generation_finish(generation_id=987654321, status="done", text="t", seq=1)
+        generation_finish(generation_id=987654321, status="done", text="t", seq=1)
 
 
 @pytest.mark.django_db
 def test_start_of_someone_elses_entry_is_not_found(user, other_user, entry):
     with pytest.raises(DiaryEntry.DoesNotExist):
-        services.generation_start(user=other_user, entry=entry, writer_name="w", model_name="m")
+        generation_start(user=other_user, entry=entry, writer_name="w", model_name="m")
     assert not Generation.objects.filter(entry=entry).exists()
 
 
@@ -120,20 +124,16 @@ def test_the_daily_limit_counts_from_the_users_local_midnight(user, settings, zo
             language="en",
             started_at=midnight - dt.timedelta(seconds=1),
         )
-        result = services.generation_start(
+        result = generation_start(
             user=user, entry=make_entry(user), writer_name="w", model_name="m"
         )
         assert result.created  # yesterday's does not count
-        services.generation_finish(
-            generation_id=result.generation.pk, status="done", text="t", seq=1
-        )
+        generation_finish(generation_id=result.generation.pk, status="done", text="t", seq=1)
         Generation.objects.filter(pk=result.generation.pk).update(
             started_at=midnight + dt.timedelta(seconds=1)
         )
-        with pytest.raises(services.QuotaExceeded):
-            services.generation_start(
-                user=user, entry=make_entry(user), writer_name="w", model_name="m"
-            )
+        with pytest.raises(QuotaExceeded):
+            generation_start(user=user, entry=make_entry(user), writer_name="w", model_name="m")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks are PostgreSQL's")
@@ -143,7 +143,7 @@ def test_the_end_locks_the_generation_and_its_entry_until_it_commits(monkeypatch
     read itself."""
     user = make_user()
     entry = make_entry(user)
-    generation = services.generation_start(
+    generation = generation_start(
         user=user, entry=entry, writer_name="w", model_name="m"
     ).generation
     locked, release = threading.Event(), threading.Event()
@@ -159,9 +159,7 @@ def test_the_end_locks_the_generation_and_its_entry_until_it_commits(monkeypatch
     def end():
         try:
             with transaction.atomic():
-                services.generation_finish(
-                    generation_id=generation.pk, status="done", text="t", seq=1
-                )
+                generation_finish(generation_id=generation.pk, status="done", text="t", seq=1)
         finally:
             connection.close()
 
