@@ -1,7 +1,8 @@
 """The WebSocket protocol's client messages: parsing and validation, nothing else.
 
-See DESIGN.md "The WebSocket protocol". Every refusal is a `DiaryError` (diaries.exceptions),
-which the consumer turns into an `error` frame; the socket stays open.
+The protocol is described in the README ("The WebSocket protocol"). Every refusal is a
+`DiaryError` (diaries.exceptions), which the consumer turns into an `error` frame; the socket
+stays open.
 """
 
 from __future__ import annotations

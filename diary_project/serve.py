@@ -3,16 +3,15 @@
 Exactly daphne's command line (`daphne --help`), after one step: Twisted's asyncio reactor is
 installed on a uvloop event loop before daphne installs it on the standard library's loop.
 Twisted supports uvloop in `AsyncioSelectorReactor` since 21.7. Every socket read and write
-then goes through libuv, not the `selectors` module: 7 to 15 % less server CPU per streamed
-token and a lower p99 under load (docs/benchmark.md).
+then goes through libuv, not the `selectors` module: less server CPU per streamed token and a
+lower p99 under load (see docs/benchmark.md).
 
 `DIARY_EVENT_LOOP=asyncio` keeps the standard library's loop (daphne as it comes).
 
-Once daphne serves, the start-up heap (modules, Django's registries, the URLconf: about 155,000
-objects that live as long as the process) is moved out of the cyclic collector's reach with
-`gc.freeze()`. A full collection then scans only what the connections and streams made: at 200
-streams the full collection that fell in the burst of starts took 48 to 103 ms instead of
-220 ms, the largest stall the event loop had (docs/benchmark.md).
+Once daphne serves, the start-up heap (modules, Django's registries, the URLconf: objects that
+live as long as the process) is moved out of the cyclic collector's reach with `gc.freeze()`.
+A full collection then scans only what the connections and streams made, which shortens the
+largest stall the event loop has in a burst of starts (see docs/benchmark.md).
 """
 
 from __future__ import annotations

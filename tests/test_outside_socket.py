@@ -137,6 +137,23 @@ async def test_asking_for_the_same_snapshot_again_and_again_closes_4013_and_give
     assert await handshake_status(srv, cookie) == 101
 
 
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_a_burst_of_messages_is_rate_limited_and_the_socket_stays_usable(srv):
+    cookie = newcomer(srv)
+    probe = json.dumps({"action": "watch", "entry": 2**40})
+    async with srv.socket(cookie) as ws:
+        for _ in range(40):  # DIARY_MESSAGE_BURST 10, then 5 a second
+            await ws.send(probe)
+        codes = [json.loads(await ws.recv())["code"] for _ in range(40)]
+        await asyncio.sleep(1.2)
+        await ws.send(probe)
+        after = json.loads(await ws.recv())["code"]
+    assert codes[:10] == ["not_found"] * 10
+    assert codes.count("rate_limited") >= 25, codes
+    assert after == "not_found"
+
+
 PING = RawWebSocket.frame(0x9, b"p" * 125)  # the largest control frame
 
 

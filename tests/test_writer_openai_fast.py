@@ -17,7 +17,8 @@ import pytest
 
 from diaries.writers import openai as writer_module
 from diaries.writers.base import Finish, WriterError, WriterRequest
-from diaries.writers.openai import OpenAIWriter, sse_event_batches
+from diaries.writers.openai import OpenAIWriter
+from diaries.writers.sse import loads, sse_event_batches
 from tests.sse_server import Script, ScriptedOpenAIServer
 from tests.test_writer_openai import boundaries
 from tests.wire_fixtures import openai_server  # noqa: F401
@@ -324,9 +325,7 @@ async def test_sse_read_errors_are_raised_as_the_stock_stream_raises_them() -> N
 def test_chunk_json_reads_as_the_standard_library_does(data: str) -> None:
     import json
 
-    from diaries.writers.openai import _loads
-
-    ours, theirs = _loads(data), json.loads(data)
+    ours, theirs = loads(data), json.loads(data)
     assert repr(ours) == repr(theirs)  # same values, same types (NaN compares by repr)
     # Known difference: an integer beyond 64 bits reads as a float (orjson); the writer only
     # reads token counts and a choice index from a chunk.

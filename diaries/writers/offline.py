@@ -11,7 +11,8 @@ a sentence needs it) and woven into sentences — "This morning, I ran by the ri
 「今朝は川沿いを走った。」. Notes written in the other language are quoted as given.
 
 `compose(request)` returns the whole text and is what `OfflineWriter.stream()` sends, so that
-`"".join(pieces) == compose(request)`. No Django here.
+`"".join(pieces) == compose(request)`. The words and phrases are in `offline_phrases` (one
+module per language); this module reads the notes and puts them together. No Django here.
 """
 
 # ruff: noqa: RUF001 — Japanese and typographic punctuation here is intended.
@@ -27,6 +28,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from .base import Finish, Usage, WriterRequest
+from .offline_phrases import en, ja
 
 __all__ = ["OfflineWriter", "compose", "count_input_tokens", "split_pieces"]
 
@@ -110,52 +112,6 @@ def _fragments(text: str, language: str) -> tuple[list[_Fragment], list[str]]:
 
 # --- English ---------------------------------------------------------------------------------
 
-_EN_PAST = frozenset(
-    """went ran had ate drank met saw made took got did wrote read bought brought came caught
-    felt found gave left lost paid put said sat slept spent stood swam taught thought told woke
-    won began drove rode flew forgot heard held kept knew led let meant sent set sang sold spoke
-    threw wore fed fell fought grew hid hit hurt became broke built burnt burned chose cut dealt
-    dug drew dreamt dreamed forgave froze hung lay lit quit rang rose sank shook shot shut slid
-    spun stole struck swept swung tore understood woke wound agreed freed
-    finally also just""".split()
-)
-_EN_FINITE = _EN_PAST | frozenset(
-    "was were is are has have am isn't wasn't weren't didn't couldn't won't can can't could "
-    "will would should might must".split()
-)
-_EN_ED_NOT_VERBS = frozenset(
-    """tired bored excited relaxed stressed worried interested married scared hundred naked
-    sacred wicked beloved crooked ragged rugged wretched exhausted annoyed amazed surprised
-    confused depressed pleased satisfied frustrated overwhelmed embarrassed disappointed
-    motivated focused inspired delighted thrilled""".split()
-)
-_EN_FEELINGS = frozenset(
-    """tired happy sad excited bored sleepy busy relaxed stressed anxious calm hungry sick
-    exhausted nervous grateful thankful lonely productive lazy good great fine okay ok awesome
-    content cheerful grumpy restless refreshed energetic worried glad proud overwhelmed
-    frustrated motivated focused inspired""".split()
-)
-_EN_FEELING_LINKS = frozenset(
-    "and but or after because from all so too very about with yet though since".split()
-)
-_EN_BASE_VERBS = frozenset(
-    """go run eat have meet see make take get do write read buy visit watch play walk cook clean
-    study call finish start try help drink sleep swim shop pick fix send pay email text book
-    prepare practice practise work""".split()
-)
-_EN_SUBJECTS = frozenset(
-    "i i'm i've i'd i'll we we're we've he she they you it it's there there's everyone "
-    "everybody nobody somebody someone".split()
-)
-_EN_COMMON = frozenset(
-    """a an the my our some any another more lots lot much many few long short quick big small
-    little nice good great bad busy slow lazy early late lunch breakfast brunch dinner supper
-    coffee tea work school class classes meeting meetings shopping groceries cleaning laundry
-    homework nothing nobody everything errands chores yoga gym walk run jog ride drive trip
-    visit call calls emails email movie movies music games game practice rain snow sun sunshine
-    weather rest nap reading cooking writing studying gardening football soccer tennis""".split()
-)
-
 
 def _en_word(word: str) -> str:
     return word.lower().strip(".,!?;:\"'()[]“”‘’")
@@ -166,22 +122,22 @@ def _looks_past(word: str) -> bool:
         len(word) >= 5
         and word.endswith("ed")
         and not word.endswith("eed")
-        and word not in _EN_ED_NOT_VERBS
+        and word not in en.ED_NOT_VERBS
     )
 
 
 def _en_kind(body: str) -> str:
     words = [_en_word(w) for w in body.split()]
     first = words[0] if words else ""
-    if first in _EN_SUBJECTS:
+    if first in en.SUBJECTS:
         return "clause"
-    if first in _EN_PAST or _looks_past(first):
+    if first in en.PAST or _looks_past(first):
         return "i_clause"
-    if first in _EN_FEELINGS and (len(words) == 1 or words[1] in _EN_FEELING_LINKS):
+    if first in en.FEELINGS and (len(words) == 1 or words[1] in en.FEELING_LINKS):
         return "feeling"
-    if first in _EN_BASE_VERBS:
+    if first in en.BASE_VERBS:
         return "todo"
-    if any(w in _EN_FINITE or _looks_past(w) for w in words[1:4]):
+    if any(w in en.FINITE or _looks_past(w) for w in words[1:4]):
         return "clause"
     return "phrase"
 
@@ -193,11 +149,11 @@ def _en_inline(body: str) -> str:
     if word in {"i", "i'm", "i've", "i'd", "i'll"}:
         return "I" + body[1:]
     known = (
-        word in _EN_SUBJECTS
-        or word in _EN_PAST
-        or word in _EN_FEELINGS
-        or word in _EN_BASE_VERBS
-        or word in _EN_COMMON
+        word in en.SUBJECTS
+        or word in en.PAST
+        or word in en.FEELINGS
+        or word in en.BASE_VERBS
+        or word in en.COMMON
         or _looks_past(word)
         or (word.endswith("ing") and len(word) > 4)
     )
@@ -219,154 +175,6 @@ def _en_end(fragment: _Fragment) -> str:
     return "."
 
 
-_EN_LABELS = {
-    "plain": {
-        "morning": ("This morning", "In the morning"),
-        "afternoon": ("This afternoon", "In the afternoon"),
-        "evening": ("This evening", "In the evening"),
-    },
-    "warm": {
-        "morning": ("This morning", "Early in the day"),
-        "afternoon": ("In the afternoon", "Later on"),
-        "evening": ("In the evening", "This evening"),
-    },
-    "humorous": {
-        "morning": ("First thing this morning", "This morning, bright and early-ish"),
-        "afternoon": ("This afternoon", "Later that day"),
-        "evening": ("This evening", "By the time the evening rolled around"),
-    },
-    "poetic": {
-        "morning": ("In the soft light of the morning", "As the morning opened"),
-        "afternoon": ("In the long hours of the afternoon", "When the afternoon settled in"),
-        "evening": ("As the evening gathered", "When dusk came"),
-    },
-    "reflective": {
-        "morning": ("This morning", "Early on"),
-        "afternoon": ("In the afternoon", "Later in the day"),
-        "evening": ("In the evening", "As the day wound down"),
-    },
-}
-
-_EN_PHRASE_FIRST = ("The {part} began with {x}", "The {part} was for {x}", "The {part} brought {x}")
-_EN_NOTES_FIRST = {
-    "i_clause": ("I also {x}", "Besides that, I {x}"),
-    "clause": ("Also, {x}", "Besides that, {x}"),
-    "feeling": ("Overall, I felt {x}",),
-    "todo": ("Still on my list: {x}",),
-    "phrase": ("Also worth noting: {x}", "One more thing: {x}"),
-}
-_EN_NEXT = {
-    "i_clause": ("Then I {x}", "After that, I {x}", "I also {x}"),
-    "feeling": ("I felt {x}",),
-    "todo": ("Also on the list: {x}",),
-    "phrase": ("There was also {x}", "Then came {x}"),
-}
-_EN_FOREIGN_FIRST = ("{label}, as I noted it: “{q}”.",)
-_EN_FOREIGN_NOTES = ("I also noted: “{q}”.", "In my notes: “{q}”.")
-_EN_FOREIGN_NEXT = ("Or, as I jotted it down: “{q}”.", "In my notes: “{q}”.")
-
-_EN_OPENINGS = {
-    "plain": ("Today was a {weekday}.", "A short record of today.", "Here's how today went."),
-    "warm": (
-        "What a lovely {weekday} it turned out to be.",
-        "Dear diary, today had some good moments in it.",
-        "I want to remember today, so here it is.",
-    ),
-    "humorous": (
-        "Another {weekday}, another episode of a life nobody asked to see.",
-        "Dear diary, brace yourself.",
-        "Today's report, filed by your favourite unreliable narrator.",
-    ),
-    "poetic": (
-        "The {weekday} unfolded slowly, like a letter I was in no hurry to read.",
-        "Some days arrive quietly and still leave something behind.",
-        "The light moved across the day the way it always does, and I moved with it.",
-    ),
-    "reflective": (
-        "Looking back on this {weekday}, I want to take stock of it honestly.",
-        "Before the day slips away, I want to think it through.",
-        "Today gave me a few things to think about.",
-    ),
-}
-_EN_TRANSITIONS = {
-    "plain": ("",),
-    "warm": ("The day kept being kind to me.", ""),
-    "humorous": (
-        "Then, as is tradition, the day simply continued.",
-        "Plot twist: there was more.",
-        "",
-    ),
-    "poetic": ("The hours leaned toward the {part}.", ""),
-    "reflective": ("As the day went on, my mind settled a little.", ""),
-}
-_EN_COMMENTS = {
-    "plain": (
-        "That was the {part}.",
-        "Simple enough.",
-        "Nothing else to add about the {part}.",
-        "",
-    ),
-    "warm": (
-        "It made me smile.",
-        "I'm grateful for that.",
-        "Little things like that matter to me.",
-        "It felt good, honestly.",
-    ),
-    "humorous": (
-        "Truly, a highlight of modern civilisation.",
-        "Nobody was harmed, which I count as a win.",
-        "I'd give it four stars, minus one for the lack of snacks.",
-        "My future biographer will want to know.",
-    ),
-    "poetic": (
-        "The {part} held it gently, the way water holds the sky.",
-        "Somewhere in it, time slowed down.",
-        "It left a soft mark on the day.",
-        "I can still feel the shape of it.",
-    ),
-    "reflective": (
-        "I wonder why that stays with me.",
-        "Looking back, it mattered more than it seemed at the time.",
-        "It reminded me what I actually care about.",
-        "There's something to learn in that, I think.",
-    ),
-}
-_EN_CLOSINGS = {
-    "plain": ("That's all for today.", "That was the day.", "Tomorrow is another day."),
-    "warm": (
-        "All in all, a good day. I'm thankful for it.",
-        "I'm going to bed with a full heart.",
-        "Thank you, today. Sleep well, me.",
-    ),
-    "humorous": (
-        "And that, dear diary, is all the drama I can handle in one day.",
-        "Tune in tomorrow for more thrilling adventures.",
-        "Signing off before anything else can happen.",
-    ),
-    "poetic": (
-        "The day folds itself away now, and I let it go.",
-        "Tomorrow waits on the other side of sleep.",
-        "What remains is quiet, and the quiet is enough.",
-    ),
-    "reflective": (
-        "I think today taught me to notice the small things.",
-        "Tomorrow, I want to carry a little of today with me.",
-        "It may not have been a big day, but it was mine, and that is worth writing down.",
-    ),
-}
-_EN_QUIET = {
-    "plain": "Nothing much happened today.",
-    "warm": "It was a quiet day, and that was alright with me.",
-    "humorous": "Nothing happened today. I checked twice.",
-    "poetic": "The day passed like a cloud, without a sound.",
-    "reflective": (
-        "It was a quiet day with nothing in particular to note, and perhaps that is worth noting."
-    ),
-}
-_EN_PARTS = {"morning": "morning", "afternoon": "afternoon", "evening": "evening"}
-_EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
 def _en_sentence(template: str, fragment: _Fragment, **fields: str) -> str:
     return template.format(x=_en_inline(fragment.body), **fields) + _en_end(fragment)
 
@@ -374,17 +182,17 @@ def _en_sentence(template: str, fragment: _Fragment, **fields: str) -> str:
 def _en_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[str]:
     native, foreign = _fragments(text, "en")
     sentences: list[str] = []
-    label = chooser.pick(f"label:{section}", _EN_LABELS[tone].get(section, ("Also",)))
-    part = _EN_PARTS.get(section, "day")
+    label = chooser.pick(f"label:{section}", en.LABELS[tone].get(section, ("Also",)))
+    part = en.PARTS.get(section, "day")
     for index, fragment in enumerate(native):
         kind = _en_kind(fragment.body)
         key = f"{section}:{index}"
         if index == 0 and section == "notes":
-            template = chooser.pick(key, _EN_NOTES_FIRST[kind])
+            template = chooser.pick(key, en.NOTES_FIRST[kind])
             sentences.append(_en_sentence(template, fragment))
         elif index == 0:
             if kind == "phrase":
-                template = chooser.pick(key, _EN_PHRASE_FIRST)
+                template = chooser.pick(key, en.PHRASE_FIRST)
                 sentences.append(_en_sentence(template, fragment, part=part))
             elif kind == "todo":
                 sentences.append(
@@ -398,160 +206,32 @@ def _en_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[s
         elif kind == "clause":
             sentences.append(_en_capital(fragment.body) + _en_end(fragment))
         else:
-            sentences.append(_en_sentence(chooser.pick(key, _EN_NEXT[kind]), fragment))
+            sentences.append(_en_sentence(chooser.pick(key, en.NEXT[kind]), fragment))
     if foreign:
         quoted = " / ".join(foreign).rstrip("。.")
         if native:
-            template = chooser.pick(f"{section}:foreign", _EN_FOREIGN_NEXT)
+            template = chooser.pick(f"{section}:foreign", en.FOREIGN_NEXT)
         elif section == "notes":
-            template = chooser.pick(f"{section}:foreign", _EN_FOREIGN_NOTES)
+            template = chooser.pick(f"{section}:foreign", en.FOREIGN_NOTES)
         else:
-            template = chooser.pick(f"{section}:foreign", _EN_FOREIGN_FIRST)
+            template = chooser.pick(f"{section}:foreign", en.FOREIGN_FIRST)
         sentences.append(template.format(label=label, q=quoted))
     return sentences
 
 
 # --- Japanese --------------------------------------------------------------------------------
 
-_JA_POLITE_END = ("ます", "ました", "です", "でした", "ません", "ませんでした", "でしょう")
-_JA_CLAUSE_END = set("たるうくすつぬむぶぐいだ")
-_JA_PARTICLES = ("へ", "に", "で", "と", "を", "も", "から", "まで", "や", "、", "，")
-_JA_NA_ADJ_IDA = ("れいだ", "嫌いだ", "きらいだ", "大嫌いだ", "みたいだ")
-
-_JA_LABELS = {
-    "plain": {"morning": ("今朝は", "朝は"), "afternoon": ("午後は",), "evening": ("夜は",)},
-    "warm": {
-        "morning": ("今朝は", "朝は"),
-        "afternoon": ("午後は",),
-        "evening": ("夜は", "夕方からは"),
-    },
-    "humorous": {
-        "morning": ("今朝は", "朝いちばんに"),
-        "afternoon": ("午後は", "昼過ぎには"),
-        "evening": ("夜は",),
-    },
-    "poetic": {
-        "morning": ("朝の光の中で、", "やわらかな朝に、"),
-        "afternoon": ("午後の長い時間の中で、", "午後の日差しの下で、"),
-        "evening": ("夕暮れのあと、", "夜の静けさの中で、"),
-    },
-    "reflective": {
-        "morning": ("今朝は", "朝は"),
-        "afternoon": ("午後は", "昼過ぎは"),
-        "evening": ("夜は", "一日の終わりに、"),
-    },
-}
-_JA_NOTES_LABELS = {"polite": ("ほかにも、",), "plain": ("ほかには、", "それから、")}
-_JA_TOPICS = {
-    "morning": "今朝のこと",
-    "afternoon": "午後のこと",
-    "evening": "夜のこと",
-    "notes": "ほかのこと",
-}
-_JA_OPENINGS = {
-    "plain": ("今日は{weekday}だった。", "今日の記録。", "今日のことを書いておく。"),
-    "warm": (
-        "今日は素敵な{weekday}でした。",
-        "今日も一日、おつかれさまでした。",
-        "今日のことを、忘れないうちに書いておきます。",
-    ),
-    "humorous": (
-        "今日もまた、誰にも頼まれていない私の一日の報告である。",
-        "日記よ、心して聞いてほしい。",
-        "{weekday}。今日も私は、それなりに頑張った。",
-    ),
-    "poetic": (
-        "{weekday}が、ゆっくりとほどけていった。",
-        "静かにやってきて、何かを残していく日がある。",
-        "光が一日をなぞるように動き、私もその中を歩いた。",
-    ),
-    "reflective": (
-        "この{weekday}を、正直に振り返ってみたい。",
-        "一日が過ぎ去ってしまう前に、少し考えを整理しておきたい。",
-        "今日は、考えさせられることがいくつかあった。",
-    ),
-}
-_JA_TRANSITIONS = {
-    "plain": ("",),
-    "warm": ("そのあとも、穏やかな時間が続きました。", ""),
-    "humorous": ("そして、一日はまだ終わらなかった。", ""),
-    "poetic": ("時間は静かに{part}へと傾いていった。", ""),
-    "reflective": ("一日が進むにつれて、気持ちも少しずつ落ち着いていった。", ""),
-}
-_JA_COMMENTS = {
-    "plain": ("悪くない{part}だった。", "まずまずの{part}だった。", "特に書き足すことはない。", ""),
-    "warm": (
-        "なんだか心が温かくなりました。",
-        "ありがたいことだなと思います。",
-        "こういう小さなことが、うれしいんです。",
-        "思い出すと、つい笑顔になります。",
-    ),
-    "humorous": (
-        "我ながら、なかなかの活躍ぶりである。",
-        "歴史の教科書には載らないが、私にとっては大事件だ。",
-        "誰にも褒められないので、自分で褒めておく。",
-        "これ以上の説明は不要だろう。",
-    ),
-    "poetic": (
-        "{part}の光が、静かにそれを包んでいた。",
-        "時間が少しだけ、ゆっくり流れた気がする。",
-        "その余韻が、まだ胸の奥に残っている。",
-        "風の匂いまで覚えている。",
-    ),
-    "reflective": (
-        "なぜか、そのことが心に残っている。",
-        "振り返ると、思っていた以上に大切な時間だったのかもしれない。",
-        "自分が何を大事にしているのか、少し分かった気がする。",
-        "そこから学べることがある気がする。",
-    ),
-}
-_JA_CLOSINGS = {
-    "plain": ("今日はこんなところだ。", "以上、今日の記録。", "明日もまた、普通にやっていこう。"),
-    "warm": (
-        "いい一日でした。ありがとう、今日。",
-        "あたたかい気持ちのまま眠れそうです。",
-        "明日もいい日になりますように。",
-    ),
-    "humorous": (
-        "以上、本日の大冒険でした……と言いたいところだが、まあこんなものである。",
-        "明日の私に、あとのことは任せた。",
-        "これ以上何か起きる前に、寝ることにする。",
-    ),
-    "poetic": (
-        "一日がそっと折りたたまれていく。私はそれを手放す。",
-        "明日は、眠りの向こう側で待っている。",
-        "残ったのは静けさで、その静けさで十分だ。",
-    ),
-    "reflective": (
-        "今日は、小さなことに気づく大切さを教えてくれた気がする。",
-        "明日は、今日の何かを少しだけ持っていきたい。",
-        "特別な一日ではなかったかもしれないが、これは私の一日で、書き残す価値がある。",
-    ),
-}
-_JA_QUIET = {
-    "plain": "今日は特に何もない一日だった。",
-    "warm": "今日は静かな一日でした。そんな日も悪くありません。",
-    "humorous": "今日は何も起きなかった。念のため二回確認した。",
-    "poetic": "一日が、雲のように音もなく過ぎていった。",
-    "reflective": (
-        "今日は静かな一日で、書くべきことは特になかった。"
-        "それもまた、書き留めておく価値があるのだろう。"
-    ),
-}
-_JA_PARTS = {"morning": "朝", "afternoon": "午後", "evening": "夜"}
-_JA_WEEKDAYS = ("月曜日", "火曜日", "水曜日", "木曜日", "金曜日", "土曜日", "日曜日")
-
 
 def _ja_kind(body: str) -> str:
-    if body.endswith(_JA_POLITE_END):
+    if body.endswith(ja.POLITE_END):
         return "polite"
-    if body.endswith("んだ") or (body.endswith("いだ") and not body.endswith(_JA_NA_ADJ_IDA)):
+    if body.endswith("んだ") or (body.endswith("いだ") and not body.endswith(ja.NA_ADJ_IDA)):
         return "clause"  # 読んだ, 遊んだ, 泳いだ: a verb's past, not the copula
     if body.endswith(("かった", "い", "だ", "だった")):
         return "state"  # an adjective or a copula: how something was, not what I did
-    if body[-1] in _JA_CLAUSE_END:
+    if body[-1] in ja.CLAUSE_END:
         return "clause"
-    if body.endswith(_JA_PARTICLES):
+    if body.endswith(ja.PARTICLES):
         return "particle"
     return "noun"
 
@@ -586,9 +266,9 @@ def _ja_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[s
     native, foreign = _fragments(text, "ja")
     polite = tone == "warm"
     if section == "notes":
-        labels = _JA_NOTES_LABELS["polite" if polite else "plain"]
+        labels = ja.NOTES_LABELS["polite" if polite else "plain"]
     else:
-        labels = _JA_LABELS[tone][section]
+        labels = ja.LABELS[tone][section]
     label = chooser.pick(f"label:{section}", labels)
     sentences: list[str] = []
     for index, fragment in enumerate(native):
@@ -608,7 +288,7 @@ def _ja_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[s
             sentences.append(f"メモには「{quoted}」{tail}")
         else:
             tail = "と書きました。" if polite else "と書いた。"
-            sentences.append(f"{_JA_TOPICS[section]}は、メモに「{quoted}」{tail}")
+            sentences.append(f"{ja.TOPICS[section]}は、メモに「{quoted}」{tail}")
     return sentences
 
 
@@ -649,27 +329,26 @@ def compose(request: WriterRequest) -> str:
     )
     chooser = _Chooser(hashlib.sha256(seed.encode()).hexdigest())
 
-    ja = language == "ja"
-    weekday = _weekday(request.date, _JA_WEEKDAYS if ja else _EN_WEEKDAYS)
-    openings = (_JA_OPENINGS if ja else _EN_OPENINGS)[tone]
+    japanese = language == "ja"
+    words = ja if japanese else en
+    weekday = _weekday(request.date, words.WEEKDAYS)
+    openings = words.OPENINGS[tone]
     if weekday is None:
         openings = tuple(o for o in openings if "{weekday}" not in o)
     opening = chooser.pick("opening", openings).format(weekday=weekday)
-    transitions = (_JA_TRANSITIONS if ja else _EN_TRANSITIONS)[tone]
-    parts = _JA_PARTS if ja else _EN_PARTS
-    comments = chooser.shuffled("comments", (_JA_COMMENTS if ja else _EN_COMMENTS)[tone])
+    transitions = words.TRANSITIONS[tone]
+    parts = words.PARTS
+    comments = chooser.shuffled("comments", words.COMMENTS[tone])
     transitions = chooser.shuffled("transitions", transitions)
     used: set[str] = set()
-    joiner = "" if ja else " "
+    joiner = "" if japanese else " "
+    write_section = _ja_section if japanese else _en_section
 
     paragraphs: list[str] = []
     for section in SECTIONS:
         if not notes[section]:
             continue
-        if ja:
-            body = _ja_section(section, notes[section], tone, chooser)
-        else:
-            body = _en_section(section, notes[section], tone, chooser)
+        body = write_section(section, notes[section], tone, chooser)
         if not body:
             continue
         sentences: list[str] = []
@@ -684,8 +363,8 @@ def compose(request: WriterRequest) -> str:
         paragraphs.append(joiner.join(s for s in sentences if s))
 
     if not paragraphs:
-        paragraphs.append(joiner.join([opening, (_JA_QUIET if ja else _EN_QUIET)[tone]]))
-    paragraphs.append(chooser.pick("closing", (_JA_CLOSINGS if ja else _EN_CLOSINGS)[tone]))
+        paragraphs.append(joiner.join([opening, words.QUIET[tone]]))
+    paragraphs.append(chooser.pick("closing", words.CLOSINGS[tone]))
     return "\n\n".join(paragraphs)
 
 

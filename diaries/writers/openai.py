@@ -1,6 +1,10 @@
 """The OpenAI writer: streams a chat completion from OpenAI or any OpenAI-compatible server.
 
-Knows nothing of Django. openai 3.x speaks through httpx2; see /work/shared/PITFALLS.md.
+Knows nothing of Django. The `openai` client (3.x, over httpx2 or its aiohttp transport) makes
+the request — authentication, retries, timeouts and the HTTP error statuses are its own — and
+the body is read raw (`with_streaming_response`) by `sse.py`, which raises in-stream errors as
+the stock stream would, so `map_error` sees the same exceptions either way. `parser="stock"`
+keeps the client's own stream (pydantic models per chunk), for comparison (docs/benchmark.md).
 
 Guarantees:
 - every upstream failure becomes a `WriterError` with a protocol code and a message a person can
@@ -10,18 +14,9 @@ Guarantees:
 - a stream that ends without a `finish_reason` (cut mid-way) is a failure, while one that ends
   right after its `finish_reason` without `[DONE]` is a normal finish.
 
-Speed (issue 5, docs/benchmark.md):
-- The `openai` client still makes the request — authentication, retries, timeouts and the HTTP
-  error statuses are its own — but the body is read raw (`with_streaming_response`) and parsed
-  here: SSE lines split on bytes, each event's JSON read with the standard library into plain
-  dicts. The stock stream builds pydantic models for every chunk, which costs several times the
-  rest of the relay per token. Errors inside the stream are raised as the stock stream raises
-  them (`APIError` for an error event, `APITimeoutError` / `APIConnectionError` for transport
-  failures while reading), so `map_error` sees the same exceptions. `parser="stock"` keeps the
-  stock stream, for comparison.
-- One `AsyncOpenAI` client (and so one connection pool and one TLS context) is shared by the
-  writers of the same configuration on the same event loop: building a client loads the CA
-  bundle, a CPU cost per generation that also blocks the event loop.
+One `AsyncOpenAI` client (and so one connection pool and one TLS context) is shared by the
+writers of the same configuration on the same event loop: building a client loads the CA bundle,
+a CPU cost per generation that also blocks the event loop.
 """
 
 from __future__ import annotations
@@ -38,16 +33,11 @@ from typing import Any, Literal
 import anyio
 import httpx2
 import openai
-import orjson
 
 from .base import Finish, Usage, WriterError, WriterRequest
+from .sse import ChunkReader, drain, sse_event_batches
 
-__all__ = [
-    "PLACEHOLDER_API_KEY",
-    "OpenAIWriter",
-    "map_error",
-    "sse_event_batches",
-]
+__all__ = ["PLACEHOLDER_API_KEY", "OpenAIWriter", "map_error"]
 
 logger = logging.getLogger("diaries.writers.openai")
 
@@ -137,17 +127,6 @@ except ImportError:  # openai without its aiohttp extra: only OPENAI_HTTP_CLIENT
     _CONNECT_ERRORS: tuple[type[BaseException], ...] = (ConnectionRefusedError,)
 else:
     _CONNECT_ERRORS = (ConnectionRefusedError, _AiohttpConnectError)
-
-
-def _loads(data: str) -> Any:
-    """`json.loads`, 3-4x faster for the chunks every server sends: orjson reads them, and what
-    orjson refuses but the standard library accepts (NaN, a lone surrogate escape) is read by the
-    standard library. One difference is left: an integer beyond 64 bits reads as a float; the
-    writer only reads token counts and a choice index from a chunk."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
 
 
 def _refused(exc: BaseException) -> bool:
@@ -266,82 +245,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
-# --- the raw SSE stream --------------------------------------------------------------------------
-
-_TIMEOUT_ERRORS: tuple[type[BaseException], ...] = (httpx2.TimeoutException,)
-_REQUEST_ERRORS: tuple[type[BaseException], ...] = (
-    httpx2.RequestError,
-    ssl.SSLError,
-    anyio.EndOfStream,
-)
-_DRAIN_SECONDS = 1.0
-
-
-async def sse_event_batches(
-    response: httpx2.Response,
-) -> AsyncIterator[list[tuple[str | None, str]]]:
-    """`(event, data)` of the server-sent events of `response`, a list per network read (what
-    piled up behind a busy event loop is handled in one step), as openai's `SSEDecoder` reads
-    them — CR, LF and CRLF line ends; `data` lines joined with "\\n"; comments skipped; an event
-    dispatched on a blank line when it has an event name, data, a last event id or a retry —
-    without building an object per event. Read errors are raised as the stock stream raises
-    them: `APITimeoutError`, `APIConnectionError`."""
-    pending = b""  # the unfinished last line
-    skip_lf = False  # the previous chunk ended with CR: a LF starting this one is its CRLF
-    event: str | None = None
-    data: list[bytes] = []
-    last_id = b""  # kept across events, as the SSE specification (and openai) keep it
-    retry = False
-    # An SSE body is rarely compressed; when it is not, read it raw (one decoding layer less
-    # per read) — httpx's aiter_bytes() would only pass it through.
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    body = response.aiter_raw() if encoding in ("", "identity") else response.aiter_bytes()
-    try:
-        async for chunk in body:
-            if not chunk:
-                continue
-            if skip_lf:
-                skip_lf = False
-                if chunk[:1] == b"\n":
-                    chunk = chunk[1:]
-            if b"\r" in chunk:
-                skip_lf = chunk.endswith(b"\r")
-                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            pending += chunk
-            if b"\n" not in chunk:
-                continue
-            *lines, pending = pending.split(b"\n")
-            batch = []
-            for line in lines:
-                if line.startswith(b"data: "):  # the common case first
-                    data.append(line[6:])
-                elif not line:
-                    if event or data or last_id or retry:
-                        batch.append((event, b"\n".join(data).decode("utf-8")))
-                    event, data, retry = None, [], False
-                elif line[:1] == b":":
-                    continue
-                else:
-                    name, _, value = line.partition(b":")
-                    if value[:1] == b" ":
-                        value = value[1:]
-                    if name == b"data":
-                        data.append(value)
-                    elif name == b"event":
-                        event = value.decode("utf-8")
-                    elif name == b"id":
-                        if b"\0" not in value:
-                            last_id = value
-                    elif name == b"retry":
-                        retry = retry or value.strip().lstrip(b"+-").isdigit()
-            if batch:
-                yield batch
-    except _TIMEOUT_ERRORS as err:
-        raise openai.APITimeoutError(request=response.request) from err
-    except _REQUEST_ERRORS as err:
-        raise openai.APIConnectionError(request=response.request) from err
-
-
 async def _close_quietly(closing) -> None:
     """Close an upstream response: shielded, so that a second cancellation cannot leave it open,
     and quietly, so that a failure to close does not hide what happened."""
@@ -349,29 +252,6 @@ async def _close_quietly(closing) -> None:
         await asyncio.shield(closing)
     except Exception as exc:
         logger.debug("closing the openai stream failed: %s", type(exc).__name__)
-
-
-async def _drain(response: httpx2.Response) -> None:
-    """Read what follows `[DONE]`, so an HTTP/1.1 connection goes back to the pool."""
-    if response.is_closed:
-        return
-    try:
-        with anyio.move_on_after(_DRAIN_SECONDS):
-            async for _ in response.stream:  # type: ignore[union-attr]
-                await anyio.lowlevel.checkpoint()
-    except (*_REQUEST_ERRORS, httpx2.StreamConsumed):
-        pass  # cleanup must not turn a finished answer into an error
-
-
-def _stream_error(data: Any, request: httpx2.Request) -> openai.APIError | None:
-    """The `APIError` the stock stream raises for `data: {"error": ...}`."""
-    if not isinstance(data, dict) or not data.get("error"):
-        return None
-    error = data["error"]
-    message = error.get("message") if isinstance(error, dict) else None
-    if not message or not isinstance(message, str):
-        message = "An error occurred during streaming"
-    return openai.APIError(message=message, request=request, body=error)
 
 
 class OpenAIWriter:
@@ -520,63 +400,33 @@ class OpenAIWriter:
         return self._stream_raw(request)
 
     async def _stream_raw(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
-        """The request through the client; the body read and parsed here (see the module doc)."""
+        """The request through the client; the body read raw and parsed by `sse`."""
         response: httpx2.Response | None = None
-        finish_reason: str | None = None
-        usage: Usage | None = None
+        reader = ChunkReader()
         try:
             try:
                 manager = self.client.chat.completions.with_streaming_response.create(
                     **self._params(request)
                 )
                 response = (await manager.__aenter__()).http_response
-                done = False
                 async for batch in sse_event_batches(response):
+                    pieces, error = reader.read(batch, response.request)
                     # The pieces of one read go out as one piece: under load several chunks
                     # arrive together, and each piece costs the relay a step.
-                    pieces: list[str] = []
-                    error: Exception | None = None
-                    for _event, data in batch:
-                        if data.startswith("[DONE]"):
-                            done = True
-                            break
-                        chunk = _loads(data)
-                        if not isinstance(chunk, dict):
-                            continue
-                        if chunk.get("error"):
-                            error = _stream_error(chunk, response.request)
-                            if error is not None:
-                                break
-                        counts = chunk.get("usage")
-                        if isinstance(counts, dict):
-                            usage = Usage(
-                                prompt_tokens=counts.get("prompt_tokens"),
-                                completion_tokens=counts.get("completion_tokens"),
-                                total_tokens=counts.get("total_tokens"),
-                            )
-                        for choice in chunk.get("choices") or ():
-                            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                                continue
-                            delta = choice.get("delta")
-                            content = delta.get("content") if isinstance(delta, dict) else None
-                            if content and isinstance(content, str):
-                                pieces.append(content)
-                            if choice.get("finish_reason"):
-                                finish_reason = str(choice["finish_reason"])
                     if pieces:
                         yield pieces[0] if len(pieces) == 1 else "".join(pieces)
                     if error is not None:
                         raise error
-                    if done:
+                    if reader.done:
                         if response.http_version == "HTTP/1.1":
-                            await _drain(response)
+                            await drain(response)
                         break
             except Exception as exc:
-                self._raise_unless_finished(exc, finish_reason)
+                self._raise_unless_finished(exc, reader.finish_reason)
         finally:
             if response is not None:
                 await _close_quietly(response.aclose())
-        yield self._finish(finish_reason, usage)
+        yield self._finish(reader.finish_reason, reader.usage)
 
     async def _stream_stock(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
         """The stock stream: the client parses every chunk into pydantic models (slower)."""
