@@ -53,7 +53,7 @@ test-services: install
 	        '$(SERVICES_DATABASE_URL)' '$(SERVICES_REDIS_URL)' 2>/dev/null; then \
 	    echo "== the suite on $(SERVICES_DATABASE_URL) and $(SERVICES_REDIS_URL)"; \
 	    DATABASE_URL='$(SERVICES_DATABASE_URL)' REDIS_URL='$(SERVICES_REDIS_URL)' \
-	        $(BIN)/python -m pytest -m 'not services and not browser' $(PYTEST_ARGS); \
+	        $(BIN)/python -m pytest -m 'not pg_redis and not browser' $(PYTEST_ARGS); \
 	elif [ -n "$$CI" ]; then \
 	    echo "test-services: PostgreSQL or Redis does not answer ($(SERVICES_DATABASE_URL), $(SERVICES_REDIS_URL))" >&2; \
 	    exit 1; \

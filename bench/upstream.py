@@ -1,4 +1,5 @@
-"""The bench's paced OpenAI-compatible upstream: tests/sse_server.py, plus a send-time log.
+"""The bench's paced OpenAI-compatible upstream: tests/support/openai_server.py, plus a send-time
+log.
 
 Runs as its own process (so its CPU is not the server's):
 
@@ -25,13 +26,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import re
-import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.sse_server import (  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from tests.support.openai_server import (  # noqa: E402
     RecordedRequest,
     Script,
     ScriptedOpenAIServer,
-    _ClientGone,
-    _head,
-    _request_id,
-    _usage,
+    SSEStream,
+    serve_until_signalled,
 )
 
 TAG_RE = re.compile(r"benchtag:([A-Za-z0-9_-]+)((?::[a-z]+=[0-9.]+)*)")
@@ -82,45 +80,20 @@ class BenchUpstream(ScriptedOpenAIServer):
         self.active = 0
         self.max_lag = 0.0  # how far behind its schedule the upstream ever was (s)
 
-    async def _stream(
-        self,
-        writer: asyncio.StreamWriter,
-        record: RecordedRequest,
-        body: dict[str, Any],
-        model: str,
-        watcher: asyncio.Future[None],
-        keep_alive: bool,
-    ) -> bool:
-        tagged = parse_tag(body)
-        tag, opts = tagged if tagged else ("untagged", {})
-        n = int(opts.get("n", self.default_n))
+    async def stream(
+        self, request: web.Request, record: RecordedRequest, body: dict[str, Any], model: str
+    ) -> web.StreamResponse:
+        """The tagged answer, each token sent at its absolute time; one log line at the end."""
+        tag, opts = parse_tag(body) or ("untagged", {})
         rate = float(opts.get("rate", self.default_rate))
         ttft = float(opts.get("ttft", 0.0))
-        tlen = int(opts.get("tlen", 6))
-        tokens = bench_tokens(n, tlen)
+        tokens = bench_tokens(int(opts.get("n", self.default_n)), int(opts.get("tlen", 6)))
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
         if isinstance(limit, int) and 0 <= limit < len(tokens):
             tokens, finish = tokens[:limit], "length"
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        base = {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "service_tier": "default",
-            "system_fingerprint": "fp_scripted",
-        }
-
-        def chunk(choices: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
-            data = {**base, "choices": choices}
-            if include_usage:
-                data["usage"] = usage
-            return data
-
-        def choice(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
-            return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-
+        sse = SSEStream(request, body, model, include_usage)
         sends: list[float] = []
         entry: dict[str, Any] = {
             "tag": tag,
@@ -132,67 +105,35 @@ class BenchUpstream(ScriptedOpenAIServer):
             "lag": 0.0,
             "completed": False,
         }
-
-        def send(event: dict[str, Any] | str) -> float:
-            if watcher.done():
-                raise _ClientGone
-            text = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
-            payload = f"data: {text}\n\n".encode()
-            at = time.monotonic()
-            writer.write(b"%x\r\n%s\r\n" % (len(payload), payload))
-            return at
-
-        async def until(at: float) -> None:
-            delay = at - time.monotonic()
-            if watcher.done():
-                raise _ClientGone
-            if delay > 0:
-                await asyncio.wait({watcher}, timeout=delay)
-                if watcher.done():
-                    raise _ClientGone
-            elif -delay > entry["lag"]:
-                entry["lag"] = -delay
-                self.max_lag = max(self.max_lag, -delay)
-
         self.active += 1
         try:
             record.status = 200
-            writer.write(
-                _head(
-                    200,
-                    {
-                        "content-type": "text/event-stream; charset=utf-8",
-                        "transfer-encoding": "chunked",
-                        "cache-control": "no-cache",
-                        "connection": "keep-alive" if keep_alive else "close",
-                        "x-request-id": _request_id(),
-                        "openai-processing-ms": "1",
-                    },
-                )
-            )
+            await sse.open()
             entry["headers"] = time.monotonic()
-            send(chunk([choice({"role": "assistant", "content": "", "refusal": None})]))
-            await writer.drain()
             first = time.monotonic() + ttft
             interval = 1.0 / rate if rate > 0 else 0.0
             for i, token in enumerate(tokens):
-                await until(first + i * interval)
-                sends.append(send(chunk([choice({"content": token})])))
-                await writer.drain()
+                await self._until(first + i * interval, entry)
+                sends.append(await sse.send(sse.choice({"content": token})))
                 record.chunks_sent += 1
-            send(chunk([choice({}, finish)]))
-            if include_usage:
-                send(chunk([], _usage(body, len(tokens))))
-            send("[DONE]")
-            writer.write(b"0\r\n\r\n")
-            await writer.drain()
+            await sse.finish(len(tokens), finish, done=True)
+            await sse.end()
             record.completed = entry["completed"] = True
-            return keep_alive
+            return sse.response
         finally:
             self.active -= 1
             entry["ended"] = time.monotonic()
             entry["sent"] = len(sends)
             self.log.write(json.dumps(entry) + "\n")
+
+    async def _until(self, at: float, entry: dict[str, Any]) -> None:
+        """Sleep until `at`; when already late, note by how much."""
+        delay = at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        elif -delay > entry["lag"]:
+            entry["lag"] = -delay
+            self.max_lag = max(self.max_lag, -delay)
 
 
 async def _amain(args: argparse.Namespace) -> None:
@@ -203,15 +144,7 @@ async def _amain(args: argparse.Namespace) -> None:
         host="127.0.0.1",
         port=args.port,
     )
-    await server.start()
-    print(f"listening on {server.base_url}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop()
+    await serve_until_signalled(server)
     server.log.close()
     print(f"served {server.request_count} requests; max lag {server.max_lag * 1000:.1f} ms")
 

@@ -1,15 +1,5 @@
-"""daphne's WebSocket write path: a frame goes out at once, and a client that stops reading is
-dropped, not buffered forever.
-
-**Eager writes.** Twisted's `transport.write()` never sends: it queues the bytes, registers the
-socket for writability (an `epoll_ctl`), sends on the next loop turn and unregisters (another).
-For a stream of small frames that is three system calls and a loop turn per frame. A WebSocket
-transport here sends at once when nothing is queued before it, as asyncio's own transports do,
-and queues only what the kernel did not take (Twisted then writes the rest as usual). Measured
-with the bench at 200 streams, three runs each: p99 added latency 79 to 90 ms instead of 88 to
-129 ms (docs/benchmark.md). Plain TCP only: a TLS transport is left as it is.
-
-**Slow clients.**
+"""The slow-client rule: daphne drops a WebSocket whose client stopped reading, instead of
+buffering what it sends without bound. Twisted's public API only.
 
 daphne has no back-pressure of its own: every frame goes to Twisted's `transport.write()`, which
 keeps whatever the kernel will not take in the transport's user-space buffer, without limit.
@@ -18,72 +8,46 @@ transport, so a client that sends pings and never reads makes the server queue p
 only pings a socket that has been *silent* for 20 s, so a client that keeps sending but never
 reads is never closed, and what is queued for it piles up in the server's memory.
 
-`install()` (called from diary_project/asgi.py) makes daphne's WebSocket factory build protocols
-that register a `BufferGuard` as their transport's streaming producer (Twisted's
-`registerProducer`): the transport calls `pauseProducing()` once more than its `bufferSize`
-(64 KiB) is queued, and `resumeProducing()` only once the client has taken everything. Every
-frame autobahn writes goes through its `sendData()`, control frames included; the bytes written
-while the transport is paused are counted, and over `DIARY_WS_MAX_BUFFER_BYTES` the connection
-is aborted: the browser reconnects and resynchronises with a snapshot, as it does after any
-dropped connection; the generation itself goes on and is saved (guarantee 3). What is queued
-for one client is thus at most 64 KiB plus the limit plus one frame, whatever the frames are.
+The guard stands between each connection and its protocol, the way Twisted's own policies do
+(`twisted.protocols.policies`): a `WrappingFactory` whose `ProtocolWrapper` is the protocol's
+transport. It is installed as a Twisted endpoint, `nikki-guard:max_buffer=N:<endpoint>` (the
+plugin in twisted/plugins/), which `diary_project/serve.py` puts around each endpoint daphne
+listens on. On a WebSocket upgrade daphne hands a wrapping transport on to the WebSocket
+protocol (as it does under TLS), so every byte autobahn writes, pongs included, goes through
+`GuardedConnection.write`.
+
+From the upgrade on, a `BufferGuard` is the transport's streaming producer (`registerProducer`,
+in place of daphne's HTTP channel): the transport calls its `pauseProducing()` once more than
+its `bufferSize` (64 KiB) is queued, and `resumeProducing()` only once the client has taken
+everything. The bytes written while it is paused are counted, and over the limit the connection
+is aborted (`abortConnection()`): the browser reconnects and resynchronises with a snapshot, as
+after any dropped connection; the generation itself goes on and is saved. What is queued for one
+client is thus at most 64 KiB plus the limit plus one frame, whatever the frames are.
 
 The count starts when the buffer fills, so a client that reads is never dropped because one
-frame is large (a long snapshot); it is dropped only if, without ever catching up, it leaves
-more than the limit unread on top of the transport's own buffer.
+frame is large (a long snapshot). Plain HTTP responses are not limited: a slow download is not
+a WebSocket that stopped reading.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from typing import Any
 
-from django.conf import settings
-from twisted.internet.interfaces import IPushProducer
+from autobahn.twisted.websocket import WebSocketServerProtocol
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import (
+    IPushProducer,
+    IStreamServerEndpoint,
+    IStreamServerEndpointStringParser,
+)
+from twisted.plugin import IPlugin
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from zope.interface import implementer
 
 logger = logging.getLogger(__name__)
 
-_GUARDED = "_diary_buffer_guard"
-
-
-def eager_writes(transport: Any) -> bool:
-    """Make a Twisted TCP transport send at once when nothing is queued; whether it could."""
-    if not (
-        isinstance(getattr(transport, "dataBuffer", None), bytes)
-        and isinstance(getattr(transport, "_tempDataBuffer", None), list)
-        and hasattr(transport, "socket")
-    ):
-        return False  # not a plain TCP transport (TLS wraps one): Twisted's write as it is
-    queued_write = transport.write
-
-    def write(data: bytes) -> None:
-        if (
-            data
-            and type(data) is bytes
-            and transport.connected
-            and not transport._writeDisconnected
-            and not transport._tempDataBuffer
-            and transport.offset >= len(transport.dataBuffer)
-        ):
-            try:
-                sent = transport.socket.send(data)
-            except OSError:  # full (EAGAIN), or an error the queued write meets and reports
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-        queued_write(data)
-
-    transport.write = write
-    return True
-
-
-def plain_writes(transport: Any) -> None:
-    """Undo eager_writes: the closure refers back to the transport, a cycle that would leave
-    every closed connection to the cyclic collector."""
-    vars(transport).pop("write", None)
+PREFIX = "nikki-guard"
 
 
 @implementer(IPushProducer)
@@ -114,77 +78,96 @@ class BufferGuard:
         return self.written > self.limit
 
 
-def guarded_protocol(base: type) -> type:
-    """A subclass of daphne's WebSocketProtocol that writes eagerly and drops a client that
-    stops reading."""
+class GuardedConnection(ProtocolWrapper):
+    """The transport of one connection's protocol; guards it once it is a WebSocket."""
 
-    class GuardedWebSocketProtocol(base):
-        max_buffer_bytes = 0
-        buffer_guard: BufferGuard | None = None
-        buffer_guard_tripped = False
-        eager = False
+    factory: GuardingFactory
+    guard: BufferGuard | None = None
+    dropped = False
 
-        def connectionMade(self):  # Twisted's; daphne hands over the upgraded transport
-            self.eager = eager_writes(self.transport)
-            if self.max_buffer_bytes > 0:
-                # daphne's HTTPChannel, which read the upgrade request, is still registered
-                # as the transport's producer; it has handed the connection over.
-                self.buffer_guard = BufferGuard(self.max_buffer_bytes)
-                self.transport.unregisterProducer()
-                self.transport.registerProducer(self.buffer_guard, True)
-            super().connectionMade()
+    @property
+    def wrappedProtocol(self) -> Any:
+        return self._protocol
 
-        def connectionLost(self, reason):  # Twisted's
-            if self.eager:
-                plain_writes(self.transport)
-            super().connectionLost(reason)
+    @wrappedProtocol.setter
+    def wrappedProtocol(self, protocol: Any) -> None:
+        # daphne's upgrade hands the connection to its WebSocket protocol by setting this.
+        self._protocol = protocol
+        if isinstance(protocol, WebSocketServerProtocol) and self.transport is not None:
+            self.guard = BufferGuard(self.factory.limit)
+            self.transport.unregisterProducer()  # daphne's HTTP channel, done with the request
+            self.transport.registerProducer(self.guard, True)
 
-        def sendData(self, data, sync=False, chopsize=None):  # autobahn's: every frame
-            if self.buffer_guard_tripped:
-                return  # dropped: nothing more is queued for this client
-            guard = self.buffer_guard
-            if guard is not None and guard.over_limit(len(data)):
-                self.drop_slow_client(guard.written, guard.limit)
-                return
-            super().sendData(data, sync, chopsize)
+    def write(self, data: bytes) -> None:
+        guard = self.guard
+        if guard is not None and (self.dropped or guard.over_limit(len(data))):
+            if not self.dropped:
+                self.drop_slow_client(guard)
+            return  # dropped: nothing more is queued for this client
+        self.transport.write(data)
 
-        def drop_slow_client(self, queued: int, limit: int) -> None:
-            self.buffer_guard_tripped = True
-            logger.info(
-                "closed a WebSocket whose client stopped reading: "
-                "%d bytes queued on top of a full buffer (limit %d)",
-                queued,
-                limit,
-            )
-            # autobahn's own way out (as for a ping timeout): the consumer gets its
-            # websocket.disconnect (1006) and the client sees the connection reset.
-            self.wasClean = False
-            self.wasNotCleanReason = "client not reading: send buffer over the limit"
-            self.dropConnection(abort=True)
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.write(b"".join(data))
 
-    GuardedWebSocketProtocol.__name__ = GuardedWebSocketProtocol.__qualname__ = (
-        f"Guarded{base.__name__}"
-    )
-    setattr(GuardedWebSocketProtocol, _GUARDED, True)
-    return GuardedWebSocketProtocol
+    def drop_slow_client(self, guard: BufferGuard) -> None:
+        self.dropped = True
+        logger.info(
+            "closed a WebSocket whose client stopped reading: "
+            "%d bytes queued on top of a full buffer (limit %d)",
+            guard.written,
+            guard.limit,
+        )
+        # The WebSocket protocol sees the connection lost (its consumer gets
+        # websocket.disconnect, 1006); the client sees it reset.
+        self.transport.abortConnection()
 
 
-def install() -> bool:
-    """Under daphne, write eagerly on every WebSocket connection it builds from now on, and
-    guard it (unless DIARY_WS_MAX_BUFFER_BYTES is 0).
+class GuardingFactory(WrappingFactory):
+    """Wraps daphne's HTTP factory: each connection gets a `GuardedConnection`."""
 
-    daphne's command line (and its runserver) imports `daphne.server`, hence
-    `daphne.ws_protocol`, before it imports the application, and builds its
-    `WebSocketFactory` only when the server runs: replacing the factory's `protocol` class here
-    covers `daphne …`, `python -m daphne …` and `manage.py runserver`. Anywhere else (the
-    in-process tests, a management command) there is no daphne and nothing to do.
-    Returns whether the guard is in place.
-    """
-    ws_protocol = sys.modules.get("daphne.ws_protocol")
-    if ws_protocol is None:
-        return False
-    factory = ws_protocol.WebSocketFactory
-    if not getattr(factory.protocol, _GUARDED, False):
-        factory.protocol = guarded_protocol(factory.protocol)
-    factory.protocol.max_buffer_bytes = max(0, settings.DIARY_WS_MAX_BUFFER_BYTES)
-    return factory.protocol.max_buffer_bytes > 0
+    protocol = GuardedConnection
+
+    def __init__(self, wrappedFactory: Any, limit: int) -> None:
+        super().__init__(wrappedFactory)
+        self.limit = limit
+
+
+@implementer(IStreamServerEndpoint)
+class GuardedEndpoint:
+    """Listens on another endpoint, with every connection guarded."""
+
+    def __init__(self, endpoint: Any, limit: int) -> None:
+        self.endpoint = endpoint
+        self.limit = limit
+
+    def listen(self, protocolFactory: Any) -> Any:
+        return self.endpoint.listen(GuardingFactory(protocolFactory, self.limit))
+
+
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class GuardedEndpointParser:
+    """Twisted's endpoint string plugin: `nikki-guard:max_buffer=N:<endpoint>`."""
+
+    prefix = PREFIX
+
+    def parseStreamServer(self, reactor: Any, *args: str, **kwargs: str) -> GuardedEndpoint:
+        limit = int(kwargs.pop("max_buffer"))
+        if limit <= 0:
+            raise ValueError(f"{PREFIX}: max_buffer must be a positive number of bytes")
+        return GuardedEndpoint(serverFromString(reactor, unparse(args, kwargs)), limit)
+
+
+def guarded_description(description: str, limit: int) -> str:
+    """The endpoint `description` (as daphne takes them) with the guard around it."""
+    return f"{PREFIX}:max_buffer={int(limit)}:{description}"
+
+
+def unparse(args: tuple[str, ...], kwargs: dict[str, str]) -> str:
+    """An endpoint description from its parsed parts, escaped as Twisted's parser expects."""
+
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+    parts = [escape(arg) for arg in args]
+    parts += [f"{escape(key)}={escape(value)}" for key, value in kwargs.items()]
+    return ":".join(parts)

@@ -14,7 +14,6 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from diaries import backpressure  # noqa: E402
 from diaries.generation import start_with_server  # noqa: E402
 from diaries.origins import SiteOriginValidator  # noqa: E402
 from diaries.routing import websocket_urlpatterns  # noqa: E402
@@ -28,5 +27,3 @@ application = ProtocolTypeRouter(
 )
 
 start_with_server()
-# Under daphne: drop a WebSocket whose client stops reading (DIARY_WS_MAX_BUFFER_BYTES).
-backpressure.install()

@@ -22,6 +22,7 @@ from diaries import generation
 from diaries.models import DiaryEntry
 from diaries.services.entries import entry_create
 from diaries.writers import Finish, Usage, WriterError, WriterRequest
+from tests.support.browser import browser, new_context  # noqa: F401 (the browser tier's fixtures)
 
 _counter = itertools.count(1)
 FINISH = Finish("stop", Usage(10, 5, 15))

@@ -31,11 +31,11 @@ from diaries.services.generations import generation_finish, generation_start
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
 
 from .conftest import make_entry, make_user
+from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
 
 pytestmark = pytest.mark.django_db
 
 PRIVATE_TEXT = "PRIVATE-DIARY-TEXT about my sister"
-NOTE = "PRIVATE-NOTE-never-for-moderators"
 
 MODERATOR_PERMISSIONS = {
     "diaries.view_diaryentry",
@@ -63,36 +63,6 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-def make_moderator(username: str | None = None):
-    user = make_user(username)
-    user.is_staff = True
-    user.save()
-    user.groups.add(Group.objects.get(name="Moderators"))
-    return user
-
-
-def make_superuser():
-    user = make_user()
-    user.is_staff = user.is_superuser = True
-    user.save()
-    return user
-
-
-def signed_in(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def written(owner, text: str, **fields) -> DiaryEntry:
-    entry = make_entry(owner, morning=NOTE)
-    DiaryEntry.objects.filter(pk=entry.pk).update(
-        text=text, writer="scripted", model_name="scripted-1", status="done", **fields
-    )
-    entry.refresh_from_db()
-    return entry
 
 
 @pytest.fixture

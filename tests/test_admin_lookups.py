@@ -33,7 +33,7 @@ from diaries.services.checks import entry_text_check
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
 
 from .conftest import make_user
-from .test_admin import NOTE, make_moderator, make_superuser, signed_in, written
+from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
 
 pytestmark = pytest.mark.django_db
 

@@ -22,10 +22,9 @@ import httpx2
 import psycopg
 import pytest
 
-from .local_servers import RedisServer, free_port
-from .test_live_daphne import INPUTS, Server, frames_until, record, wait_for
+from .support.servers import INPUTS, RedisServer, Server, frames_until, free_port, record, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.asyncio, pytest.mark.timeout(150)]
+pytestmark = [pytest.mark.pg_redis, pytest.mark.asyncio, pytest.mark.timeout(150)]
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = "postgresql://postgres@127.0.0.1:5432"

@@ -6,27 +6,15 @@ talks to `/ws/diary/` with a real WebSocket client.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import time
 
 import pytest
 
-# Server, wait_healthy and free_port live in local_servers; other tiers still import them here.
-from .local_servers import ROOT, Server, free_port, wait_healthy  # noqa: F401
+from .support.servers import INPUTS, Server, frames_until, record, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
-
-
-def record(name: str, **figures) -> None:
-    """Keep a measured figure for the issue notes (test-artifacts/faults.json)."""
-    artifacts = ROOT / "test-artifacts"
-    artifacts.mkdir(exist_ok=True)
-    path = artifacts / "faults.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = figures
-    path.write_text(json.dumps(data, indent=2))
 
 
 @pytest.fixture
@@ -43,26 +31,6 @@ def server(tmp_path):
         srv.stop()
 
 
-INPUTS = {
-    "action": "generate",
-    "morning": "walked the dog along the river and watched the herons",
-    "afternoon": "long meeting about the budget, then coffee with Ken",
-    "evening": "cooked curry and read a novel until late",
-    "tone": "reflective",
-    "language": "en",
-}
-
-
-async def frames_until(ws, frame_type: str, timeout: float = 10) -> list[dict]:
-    seen = []
-    async with asyncio.timeout(timeout):
-        while True:
-            frame = json.loads(await ws.recv())
-            seen.append(frame)
-            if frame["type"] == frame_type:
-                return seen
-
-
 async def start_and_read_some(srv: Server, cookie: str, deltas: int = 8) -> int:
     """Start a generation, read a few deltas, return the entry id (the socket then closes)."""
     async with srv.socket(cookie) as ws:
@@ -71,15 +39,6 @@ async def start_and_read_some(srv: Server, cookie: str, deltas: int = 8) -> int:
         for _ in range(deltas):
             await frames_until(ws, "delta")
         return started["entry"]
-
-
-def wait_for(predicate, timeout: float) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 async def test_closing_the_tab_mid_stream_still_finishes_and_saves(server):

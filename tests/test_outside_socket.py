@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .local_servers import RawWebSocket, Server, vm_rss
+from .support.servers import RawWebSocket, Server, vm_rss
 
 pytestmark = [pytest.mark.outside]
 

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from .test_browser import (
+from .support.browser import (
     LiveServer,
-    browser,  # noqa: F401 (a fixture)
     fill_notes,
-    new_context,  # noqa: F401 (a fixture)
     require_browser,
     sign_up,
     status_is,
@@ -34,7 +32,7 @@ def server(tmp_path_factory) -> Iterator[LiveServer]:
         srv.stop()
 
 
-def test_a_refused_start_keeps_the_notes_in_the_form_and_saves_nothing(new_context, server):  # noqa: F811
+def test_a_refused_start_keeps_the_notes_in_the_form_and_saves_nothing(new_context, server):
     page = new_context().new_page()
     sign_up(page)
     write_new_entry(page)

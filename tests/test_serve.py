@@ -114,3 +114,20 @@ def test_daphne_freezes_the_heap_when_it_starts_serving(tmp_path):
     )
     assert (tmp_path / "frozen").exists(), done.stderr[-2000:]
     assert int((tmp_path / "frozen").read_text()) > 50_000
+
+
+def test_the_server_it_starts_listens_through_the_slow_client_guard(settings):
+    """Only this server: each endpoint daphne builds from its options gets the guard around
+    it (diaries/backpressure.py), and none when DIARY_WS_MAX_BUFFER_BYTES is 0."""
+    import daphne.server  # noqa: F401  (installs Twisted's asyncio reactor first)
+
+    from diary_project.serve import guarded_server
+
+    endpoints = ["tcp:port=8000:interface=127.0.0.1", "unix:/run/nikki.sock"]
+    settings.DIARY_WS_MAX_BUFFER_BYTES = 4096
+    assert guarded_server(application=None, endpoints=endpoints).endpoints == [
+        "nikki-guard:max_buffer=4096:tcp:port=8000:interface=127.0.0.1",
+        "nikki-guard:max_buffer=4096:unix:/run/nikki.sock",
+    ]
+    settings.DIARY_WS_MAX_BUFFER_BYTES = 0
+    assert guarded_server(application=None, endpoints=endpoints).endpoints == endpoints

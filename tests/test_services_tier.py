@@ -26,8 +26,15 @@ import pytest
 import redis
 from psycopg import sql
 
-from tests.local_servers import daphne_command
-from tests.test_live_daphne import INPUTS, ROOT, Server, frames_until, free_port, wait_healthy
+from tests.support.servers import (
+    INPUTS,
+    ROOT,
+    Server,
+    daphne_command,
+    frames_until,
+    free_port,
+    wait_healthy,
+)
 
 # The server databases to use; each test gets a database of its own on this PostgreSQL.
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -40,7 +47,7 @@ ADMIN = {
 
 ASGI_APP = "diary_project.asgi:application"
 
-pytestmark = [pytest.mark.services, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.pg_redis, pytest.mark.timeout(180)]
 
 
 def _unreachable() -> str | None:

@@ -33,8 +33,8 @@ from diaries import consumers
 from diaries.models import GenerationStatus
 
 from .conftest import make_entry, make_user
-from .sse_server import Script, ScriptedOpenAIServer
-from .test_live_daphne import INPUTS, Server, record, wait_for
+from .support.openai_server import Script, ScriptedOpenAIServer
+from .support.servers import INPUTS, Server, record, wait_for
 
 # A generation of about 880 KB, streamed as fast as the upstream can: its frames (the delta or
 # two, then `done` with the whole text) come to 1.7 MB. (autobahn refuses to send one message over

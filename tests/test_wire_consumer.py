@@ -8,8 +8,8 @@ import pytest
 from channels.db import database_sync_to_async
 
 from diaries.models import DiaryEntry, Generation
-from tests.sse_server import Script
-from tests.wire_fixtures import openai_server  # noqa: F401
+from tests.support.openai_server import Script
+from tests.support.wire import openai_server  # noqa: F401
 
 from .conftest import make_entry, make_user
 

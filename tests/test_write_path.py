@@ -1,28 +1,34 @@
-"""Eager writes (diaries/backpressure.py) on a real Twisted TCP transport over real sockets.
+"""The slow-client guard (diaries/backpressure.py), piece by piece, through Twisted's public API.
 
-A frame goes to the kernel inside `write()` when nothing is queued before it; what the kernel
-does not take, and everything behind queued bytes, is queued in order for Twisted's writer.
-The live tiers (test_live_daphne, test_slow_clients, test_browser) run the whole path in daphne.
+A real Twisted TCP transport over real sockets tells the guard when its buffer is full and when
+the client took everything; the wrapping transport counts what is written meanwhile and aborts a
+WebSocket over the limit, never plain HTTP; the `nikki-guard:` endpoint wraps any endpoint.
+The live tiers (test_slow_clients, test_outside_socket) run the whole path in daphne.
 """
 
 from __future__ import annotations
 
-import gc
+import logging
 import socket
-import weakref
 from collections.abc import Iterator
 
 import daphne.server  # noqa: F401  (installs Twisted's asyncio reactor first, as daphne does)
 import pytest
+from autobahn.twisted.websocket import WebSocketServerProtocol
 from twisted.internet import reactor, tcp
-from twisted.internet.protocol import Protocol
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
 
-from diaries.backpressure import BufferGuard, eager_writes, plain_writes
+from diaries.backpressure import (
+    BufferGuard,
+    GuardedEndpoint,
+    GuardingFactory,
+    guarded_description,
+    unparse,
+)
 
-
-def queued_bytes(transport: tcp.Server) -> int:
-    """What the transport holds for Twisted's writer (its buffers, read here to test them)."""
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+LIMIT = 100_000
 
 
 @pytest.fixture
@@ -41,104 +47,13 @@ def pair() -> Iterator[tuple[tcp.Server, socket.socket]]:
     peer.close()
 
 
-def read_exactly(peer: socket.socket, n: int) -> bytes:
-    peer.settimeout(5)
-    data = b""
-    while len(data) < n:
-        data += peer.recv(n - len(data))
-    return data
-
-
-def test_a_frame_reaches_the_kernel_inside_write(pair):
-    transport, peer = pair
-    assert eager_writes(transport)
-    transport.write(b"first frame")
-    assert queued_bytes(transport) == 0  # nothing left for Twisted's writer
-    assert read_exactly(peer, 11) == b"first frame"
-
-
-def test_without_eager_writes_twisted_only_queues(pair):
-    transport, _peer = pair
-    transport.write(b"first frame")
-    assert queued_bytes(transport) == 11  # waits for the next loop turn
-
-
-def test_behind_queued_bytes_a_frame_is_queued_in_order(pair):
-    transport, peer = pair
-    assert eager_writes(transport)
-    transport.writeSequence([b"queued "])  # Twisted's own queue, not sent yet
-    transport.write(b"next")
-    assert queued_bytes(transport) == len(b"queued next")
-    transport.doWrite()  # what the reactor does when the socket is writable
-    assert read_exactly(peer, 11) == b"queued next"
-
-
-def test_what_the_kernel_does_not_take_is_queued_and_arrives_in_order(pair):
-    transport, peer = pair
-    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    assert eager_writes(transport)
-    blob = bytes(range(256)) * 8192  # 2 MiB: far more than the kernel takes at once
-    transport.write(blob)
-    transport.write(b"after")
-    queued = queued_bytes(transport)
-    assert 0 < queued < len(blob) + 5
-    received = b""
-    peer.settimeout(5)
-    while len(received) < len(blob) + 5:
-        if queued_bytes(transport):
-            transport.doWrite()
-        received += peer.recv(1 << 20)
-    assert received == blob + b"after"
-
-
-def test_a_transport_that_is_not_plain_tcp_is_left_alone():
-    class Wrapped:  # a TLS transport wraps the TCP one and has no buffers of its own
-        def write(self, data: bytes) -> None:
-            self.written = data
-
-    wrapped = Wrapped()
-    original = wrapped.write
-    assert not eager_writes(wrapped)
-    assert wrapped.write == original
-
-
-def test_a_closed_transport_is_freed_without_the_cyclic_collector():
-    """The eager write refers back to its transport; plain_writes (run when the connection is
-    lost) breaks that cycle, so a closed connection's transport is freed at once."""
-    a, b = socket.socketpair()
-    transport = tcp.Server(a, Protocol(), ("127.0.0.1", 1), None, 1, reactor)
-    transport.stopReading()
-    gone = weakref.ref(transport)
-    assert eager_writes(transport)
-    plain_writes(transport)
-    gc.disable()
-    try:
-        del transport
-        assert gone() is None
-    finally:
-        gc.enable()
-        a.close()
-        b.close()
-
-
-def test_after_the_connection_is_lost_nothing_is_sent(pair):
-    transport, peer = pair
-    assert eager_writes(transport)
-    transport.connected = False  # as after connectionLost
-    transport.write(b"late")
-    peer.settimeout(0.2)
-    with pytest.raises(TimeoutError):
-        peer.recv(10)
-
-
 def test_the_transport_tells_the_buffer_guard_when_it_is_full_and_when_it_drained(pair):
     """The contract diaries.backpressure relies on, through Twisted's public producer API:
     paused once the transport holds more than its buffer, resumed once the client took all."""
     transport, peer = pair
-    transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+    transport.getHandle().setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
     peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-    guard = BufferGuard(limit=100_000)
+    guard = BufferGuard(limit=LIMIT)
     transport.registerProducer(guard, True)
     transport.write(b"x" * 1024)
     assert not guard.paused and not guard.over_limit(10**9)  # nothing counted while not full
@@ -154,3 +69,101 @@ def test_the_transport_tells_the_buffer_guard_when_it_is_full_and_when_it_draine
     transport.doWrite()
     assert not guard.paused and not guard.over_limit(10**9)
     transport.unregisterProducer()
+
+
+class HTTPChannelLike(Protocol):
+    """What daphne's HTTP channel does on a new connection: it is the transport's producer."""
+
+    def connectionMade(self) -> None:
+        self.transport.registerProducer(self, True)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
+
+
+def connection(limit: int = LIMIT):
+    """A guarded connection over a test transport, serving HTTP (not yet upgraded)."""
+    transport = StringTransport()
+    wrapper = GuardingFactory(Factory.forProtocol(HTTPChannelLike), limit).buildProtocol(None)
+    wrapper.makeConnection(transport)
+    return wrapper, transport
+
+
+def upgrade(wrapper) -> WebSocketServerProtocol:
+    """What daphne does on a WebSocket upgrade when the transport is a wrapping one."""
+    protocol = WebSocketServerProtocol()
+    wrapper.wrappedProtocol = protocol
+    return protocol
+
+
+def test_a_websocket_that_leaves_more_than_the_limit_unread_is_aborted(caplog):
+    wrapper, transport = connection()
+    upgrade(wrapper)
+    assert transport.producer is wrapper.guard  # in place of the HTTP channel
+    wrapper.write(b"a" * 2 * LIMIT)  # the buffer was not full: written, not counted
+    transport.producer.pauseProducing()  # the transport's buffer is now full
+    wrapper.write(b"b" * LIMIT)  # exactly the limit on top of it: still written
+    assert not transport.disconnected
+    with caplog.at_level(logging.INFO, logger="diaries.backpressure"):
+        wrapper.write(b"c")  # over the limit
+        wrapper.write(b"d")
+    assert transport.disconnected  # abortConnection()
+    assert transport.value() == b"a" * 2 * LIMIT + b"b" * LIMIT  # nothing more was queued
+    assert caplog.text.count("closed a WebSocket whose client stopped reading") == 1
+
+
+def test_a_websocket_that_catches_up_starts_from_nothing_again():
+    wrapper, transport = connection()
+    upgrade(wrapper)
+    for _ in range(3):
+        transport.producer.pauseProducing()
+        wrapper.write(b"x" * (LIMIT - 10))
+        transport.producer.resumeProducing()  # the client took everything
+    assert not transport.disconnected
+    assert len(transport.value()) == 3 * (LIMIT - 10)
+
+
+def test_plain_http_is_never_dropped():
+    """A slow download is not a WebSocket that stopped reading: only the upgrade guards."""
+    wrapper, transport = connection()
+    assert isinstance(transport.producer, HTTPChannelLike)
+    transport.producer.pauseProducing()
+    wrapper.write(b"x" * 10 * LIMIT)
+    wrapper.writeSequence([b"y" * LIMIT, b"z"])
+    assert not transport.disconnected
+    assert len(transport.value()) == 11 * LIMIT + 1
+
+
+def test_the_endpoint_wraps_the_factory_it_listens_with():
+    class Endpoint:
+        def listen(self, factory):
+            self.factory = factory
+            return "listening"
+
+    inner, daphne_factory = Endpoint(), Factory.forProtocol(Protocol)
+    assert GuardedEndpoint(inner, 4096).listen(daphne_factory) == "listening"
+    assert isinstance(inner.factory, GuardingFactory)
+    assert (inner.factory.wrappedFactory, inner.factory.limit) == (daphne_factory, 4096)
+
+
+def test_the_endpoint_string_wraps_any_endpoint_daphne_builds(tmp_path):
+    path = str(tmp_path / "odd:name=with\\chars.sock")  # every character Twisted escapes
+    description = unparse(("unix", path), {"mode": "600"})
+    endpoint = serverFromString(reactor, guarded_description(description, 4096))
+    assert isinstance(endpoint, GuardedEndpoint) and endpoint.limit == 4096
+    port = endpoint.listen(Factory.forProtocol(Protocol)).result
+    try:
+        assert port.getHost().name == path.encode()
+    finally:
+        port.stopListening()
+
+
+def test_a_guard_without_a_limit_is_refused():
+    with pytest.raises(ValueError, match="max_buffer must be a positive number of bytes"):
+        serverFromString(reactor, "nikki-guard:max_buffer=0:tcp:port=0")

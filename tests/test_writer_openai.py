@@ -18,8 +18,8 @@ import pytest_asyncio
 
 from diaries.writers.base import Finish, WriterError, WriterRequest
 from diaries.writers.openai import PLACEHOLDER_API_KEY, OpenAIWriter, map_error
-from tests.sse_server import DEFAULT_TOKENS, Script, ScriptedOpenAIServer
-from tests.wire_fixtures import openai_server  # noqa: F401
+from tests.support.openai_server import DEFAULT_TOKENS, Script, ScriptedOpenAIServer
+from tests.support.wire import boundaries, openai_server  # noqa: F401
 
 pytestmark = pytest.mark.wire
 
@@ -128,15 +128,6 @@ async def test_pieces_arrive_paced_in_order_then_finish_with_usage(
     record = await openai_server.wait_ended(0)
     assert record.completed and not record.client_disconnected
     assert openai_server.request_count == 1
-
-
-def boundaries(pieces: list[str]) -> set[int]:
-    """Where the text is cut into pieces (character offsets)."""
-    cuts, at = set(), 0
-    for piece in pieces:
-        at += len(piece)
-        cuts.add(at)
-    return cuts
 
 
 @pytest.mark.asyncio
@@ -651,10 +642,13 @@ def test_server_in_a_thread_serves_sync_clients() -> None:
     assert record.completed and record.chunks_sent == len(TOKENS)
 
 
+SERVER_MODULE = "tests.support.openai_server"
+
+
 def test_server_runs_as_its_own_process() -> None:
-    script = Path(__file__).with_name("sse_server.py")
     proc = subprocess.Popen(
-        [sys.executable, str(script), "--tokens", "5", "--tokens-per-second", "200"],
+        [sys.executable, "-m", SERVER_MODULE, "--tokens", "5", "--tokens-per-second", "200"],
+        cwd=Path(__file__).resolve().parent.parent,
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -19,9 +19,8 @@ from diaries.writers import openai as writer_module
 from diaries.writers.base import Finish, WriterError, WriterRequest
 from diaries.writers.openai import OpenAIWriter
 from diaries.writers.sse import loads, sse_event_batches
-from tests.sse_server import Script, ScriptedOpenAIServer
-from tests.test_writer_openai import boundaries
-from tests.wire_fixtures import openai_server  # noqa: F401
+from tests.support.openai_server import Script, ScriptedOpenAIServer
+from tests.support.wire import boundaries, openai_server  # noqa: F401
 
 pytestmark = pytest.mark.wire
 

@@ -1,10 +1,13 @@
 """Local helper servers shared by the live tests, the fault tests and the benchmark: a real
-daphne as deployed (`Server`), a private Redis, and raw WebSocket clients."""
+daphne as deployed (`Server`), a private Redis, raw WebSocket clients, and the small helpers the
+live tiers share (the inputs of a generation, reading frames, waiting, recording figures)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
+import json
 import os
 import re
 import select
@@ -18,8 +21,19 @@ from pathlib import Path
 import httpx2
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a-long-diary-passphrase-42"
+
+
+# A generation's inputs as the socket takes them.
+INPUTS = {
+    "action": "generate",
+    "morning": "walked the dog along the river and watched the herons",
+    "afternoon": "long meeting about the budget, then coffee with Ken",
+    "evening": "cooked curry and read a novel until late",
+    "tone": "reflective",
+    "language": "en",
+}
 
 
 def daphne_command(port: int) -> list[str]:
@@ -100,6 +114,35 @@ def wait_healthy(
             raise AssertionError(f"the server exited at start\n{details()}")
         time.sleep(0.1)
     raise AssertionError(f"the server did not answer /healthz\n{details()}")
+
+
+def record(name: str, **figures) -> None:
+    """Keep a measured figure for the issue notes (test-artifacts/faults.json)."""
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    path = artifacts / "faults.json"
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = figures
+    path.write_text(json.dumps(data, indent=2))
+
+
+async def frames_until(ws, frame_type: str, timeout: float = 10) -> list[dict]:
+    seen = []
+    async with asyncio.timeout(timeout):
+        while True:
+            frame = json.loads(await ws.recv())
+            seen.append(frame)
+            if frame["type"] == frame_type:
+                return seen
+
+
+def wait_for(predicate, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
 
 
 class Server:

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the bench: live servers, the fake OpenAI server, factories."""
