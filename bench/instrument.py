@@ -3,8 +3,8 @@
 - Counts every SQL statement that writes (INSERT / UPDATE / DELETE), by verb and table, on every
   database connection the process opens (`connection_created` → an execute wrapper).
 - Counts calls of the generation services (start, finish; the hub's batched checkpoint counted
-  once per generation it saves) by wrapping them in
-  `diaries.services`, which `diaries.generation` looks up at call time.
+  once per generation it saves) by wrapping them in their modules (`diaries.services.generations`,
+  `diaries.services.entries`), where their callers look them up at call time.
 - `with_stats(app)`: the app, plus `GET /__bench__/stats` answering these counters as JSON
   (with the process id), so the bench reads them between phases without stopping the server.
 
@@ -73,20 +73,16 @@ def install() -> None:
         return
     from django.db.backends.signals import connection_created
 
-    from diaries import services
+    from diaries.services import entries, generations
 
     connection_created.connect(_on_connection, weak=False)
-    if hasattr(services, "generations_checkpoint"):
-        _wrap_batched_checkpoint(services)
-    for name in (
-        "generation_start",
-        "generation_checkpoint",
-        "generation_heartbeat",
-        "generation_finish",
-        "entry_create",
+    _wrap_batched_checkpoint(generations)
+    for module, name in (
+        (generations, "generation_start"),
+        (generations, "generation_finish"),
+        (entries, "entry_create"),
     ):
-        if hasattr(services, name):
-            _wrap(services, name)
+        _wrap(module, name)
     _installed = True
 
 

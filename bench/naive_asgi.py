@@ -37,9 +37,9 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from bench.instrument import install, with_stats  # noqa: E402
-from diaries import services  # noqa: E402
 from diaries.models import DiaryEntry  # noqa: E402
 from diaries.prompts import build_messages  # noqa: E402
+from diaries.services import entries  # noqa: E402
 
 _client: openai.AsyncOpenAI | None = None
 
@@ -82,7 +82,7 @@ class NaiveConsumer(AsyncWebsocketConsumer):
             k: str(message.get(k, ""))
             for k in ("morning", "afternoon", "evening", "notes", "tone", "language")
         }
-        entry = await database_sync_to_async(services.entry_create)(user=self.user, **fields)
+        entry = await database_sync_to_async(entries.entry_create)(user=self.user, **fields)
         task = asyncio.create_task(self.generate(entry))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)

@@ -28,11 +28,14 @@ from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
-from . import protocol, realtime, selectors, services
+from . import protocol, realtime, selectors
+from .exceptions import Busy, DiaryError, RateLimited
 from .forms import EntryInputsForm
 from .generation import get_hub
 from .models import DiaryEntry, Generation, GenerationStatus, Language
-from .protocol import ClientError
+from .services.accounts import profile_get
+from .services.entries import entry_build
+from .services.generations import generation_stop
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +163,11 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         entry = None
         try:
             if not self.bucket.take():
-                raise ClientError("rate_limited", "Too many messages; slow down a little.")
+                raise RateLimited("Too many messages; slow down a little.")
             # One trip to the database thread for both checks of every message.
             within_rate, signed_in = await database_sync_to_async(self._gate)()
             if not within_rate:
-                raise ClientError("rate_limited", "Too many messages; slow down a little.")
+                raise RateLimited("Too many messages; slow down a little.")
             message = protocol.parse(text_data, bytes_data)
             entry = message.get("entry") if isinstance(message.get("entry"), int) else None
             if not signed_in:
@@ -179,10 +182,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 return
             handler = getattr(self, f"action_{message['action']}")
             await handler(message)
-        except ClientError as exc:
+        except DiaryError as exc:
             await self.send_error(exc.code, exc.message, entry=exc.entry or entry)
-        except services.ServiceError as exc:
-            await self.send_error(exc.code, exc.message, entry=exc.entry_id or entry)
         except DiaryEntry.DoesNotExist:
             await self.send_error("not_found", "There is no such entry of yours.", entry=entry)
         except (OperationalError, InterfaceError) as exc:
@@ -261,8 +262,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return False
         watch.refused += 1
         if watch.refused <= MAX_REFUSED_WATCHES:
-            raise ClientError(
-                "rate_limited",
+            raise RateLimited(
                 "The text of this entry was just sent; ask again in a moment.",
                 entry=entry.pk,
             )
@@ -284,7 +284,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         running = await database_sync_to_async(selectors.generation_running)(entry_id=entry.pk)
         if running is None:
             raise protocol.bad("This entry is not being written.", entry=entry.pk)
-        await database_sync_to_async(services.generation_stop)(generation=running)
+        await database_sync_to_async(generation_stop)(generation=running)
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -308,8 +308,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 request_id=request_id,
                 before_run=join_new if new else None,
             )
-        except services.Busy as exc:
-            await self.send_error(exc.code, exc.message, entry=exc.entry_id)
+        except Busy as exc:
+            await self.send_error(exc.code, exc.message, entry=exc.entry)
             if not new:
                 await self.attach(entry)  # a second request joins the running stream instead
             return
@@ -399,8 +399,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
 
     def _free_text_entry(self, text: str) -> DiaryEntry:
         """Today's new entry from free text, not saved yet (the start saves it)."""
-        profile = services.profile_get(user=self.user)
-        return services.entry_build(
+        profile = profile_get(user=self.user)
+        return entry_build(
             user=self.user,
             notes=text,
             date=timezone.localdate(),
@@ -411,7 +411,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
     def _create_entry(self, data: dict[str, str]) -> DiaryEntry:
         """Validate the inputs with the page form's rules; the entry is saved by the start,
         before any model call (guarantee 1), and only when the start is accepted."""
-        profile = services.profile_get(user=self.user)
+        profile = profile_get(user=self.user)
         data.setdefault("date", timezone.localdate().isoformat())
         data.setdefault("tone", profile.default_tone)
         data.setdefault(
@@ -424,7 +424,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 for name, errors in form.errors.items()
             )
             raise protocol.bad(problems)
-        return services.entry_build(user=self.user, **form.cleaned_data)
+        return entry_build(user=self.user, **form.cleaned_data)
 
     def _gate(self) -> tuple[bool, bool]:
         """(within the user's message rate, still signed in), in the database thread."""
@@ -523,7 +523,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         """Attach again; what arrives meanwhile waits for the snapshot."""
         try:
             await self.attach(await self.own_entry(entry_id))
-        except ClientError as exc:
+        except DiaryError as exc:
             await self.send_error(exc.code, exc.message, entry=entry_id)
         except Exception:
             logger.exception("resynchronising entry %s failed", entry_id)

@@ -29,9 +29,10 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import moderation, realtime, services
+from . import realtime
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
+from .services import checks, generations
 from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ class Runner:
             return {
                 "status": GenerationStatus.INTERRUPTED,
                 "error_code": "interrupted",
-                "error_message": services.INTERRUPTED_MESSAGE,
+                "error_message": generations.INTERRUPTED_MESSAGE,
             }
         if self.stop_reason == STOP_TIMEOUT:
             return {
@@ -237,11 +238,11 @@ class Runner:
             "duration_ms": round((time.monotonic() - self.started) * 1000),
         }
         publishable = status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and self.text
-        checker = moderation.local_checker() if publishable else None
+        checker = checks.local_checker() if publishable else None
         if checker is not None:
             # An in-process check (the word list) costs microseconds: its verdict is saved with
             # the end, in the same transaction, instead of in a second one after it.
-            fields["check"] = await moderation.check_text(
+            fields["check"] = await checks.check_text(
                 checker, generation_id=self.generation_id, text=self.text
             )
         await self._save_end(fields)
@@ -270,8 +271,8 @@ class Runner:
         if publishable and checker is None:
             # A checker with I/O (OpenAI's endpoint) runs in a task of its own now that the text
             # is saved and `done` is out: it delays nothing, cannot raise here, and text it has
-            # not passed is never published (diaries/moderation.py).
-            moderation.generation_check_soon(
+            # not passed is never published (diaries/services/checks.py).
+            checks.generation_check_soon(
                 entry_id=self.entry_id, generation_id=self.generation_id, text=self.text
             )
 
@@ -280,7 +281,7 @@ class Runner:
         delay = 0.25
         for attempt in range(12):
             try:
-                await database_sync_to_async(services.generation_finish)(**fields)
+                await database_sync_to_async(generations.generation_finish)(**fields)
                 return
             except Generation.DoesNotExist:
                 return  # the entry (or the account) was deleted meanwhile: nothing to save
@@ -354,15 +355,15 @@ class Hub:
         request_id: str | None = None,
         writer: Writer | None = None,
         before_run: Callable[[DiaryEntry], Awaitable[None]] | None = None,
-    ) -> services.StartResult:
-        """Start writing `entry` in this process (raises services.ServiceError on refusal).
+    ) -> generations.StartResult:
+        """Start writing `entry` in this process (raises DiaryError on refusal).
 
         `before_run(entry)` is awaited once the start is saved and before the runner sends
         anything: a socket that starts a new entry joins its group there, so it misses no frame.
         """
         await self.ensure_started()
         writer = writer or writer_from_settings()
-        result = await database_sync_to_async(services.generation_start)(
+        result = await database_sync_to_async(generations.generation_start)(
             user=user,
             entry=entry,
             request_id=request_id,
@@ -450,7 +451,7 @@ class Hub:
             }
             alive = [r.generation_id for r in runners]
             try:
-                await database_sync_to_async(services.generations_checkpoint)(
+                await database_sync_to_async(generations.generations_checkpoint)(
                     texts=texts, alive=alive
                 )
             except Exception as exc:
@@ -463,7 +464,7 @@ class Hub:
     async def _sweep(self) -> None:
         while True:
             try:
-                await database_sync_to_async(services.generations_sweep_stale)()
+                await database_sync_to_async(generations.generations_sweep_stale)()
             except Exception as exc:
                 logger.warning("sweep failed: %s", type(exc).__name__)
             await asyncio.sleep(settings.DIARY_SWEEP_SECONDS)

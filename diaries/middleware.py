@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 from django.views.i18n import LANGUAGE_QUERY_PARAMETER
 
-from . import services
 from .models import Profile
+from .services.accounts import profile_set_ui_language
 
 
 def _preferences(user) -> tuple[str, str]:
@@ -70,7 +70,7 @@ class UserPreferencesMiddleware:
             timezone.deactivate()
         language = _switched_language(request, response)
         if language and request.user.is_authenticated:
-            services.profile_set_ui_language(user=request.user, language=language)
+            profile_set_ui_language(user=request.user, language=language)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
@@ -83,5 +83,5 @@ class UserPreferencesMiddleware:
             timezone.deactivate()
         language = _switched_language(request, response)
         if language and user.is_authenticated:
-            await sync_to_async(services.profile_set_ui_language)(user=user, language=language)
+            await sync_to_async(profile_set_ui_language)(user=user, language=language)
         return response

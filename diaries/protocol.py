@@ -1,7 +1,8 @@
 """The WebSocket protocol's client messages: parsing and validation, nothing else.
 
 The protocol is described in the README ("The WebSocket protocol"). Every refusal is a
-`ClientError`, which the consumer turns into an `error` frame; the socket stays open.
+`DiaryError` (diaries.exceptions), which the consumer turns into an `error` frame; the socket
+stays open.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
+from .exceptions import DiaryError
 from .models import DiaryEntry
 
 ACTIONS = ("generate", "sendmessage", "watch", "cancel")
@@ -19,20 +21,13 @@ INPUT_FIELDS = DiaryEntry.INPUT_FIELDS
 REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-class ClientError(Exception):
-    def __init__(self, code: str, message: str, *, entry: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.entry = entry
-
-
-def bad(message: str, *, entry: int | None = None) -> ClientError:
-    return ClientError("bad_request", message, entry=entry)
+def bad(message: str, *, entry: int | None = None) -> DiaryError:
+    """A `bad_request` refusal, to raise."""
+    return DiaryError(message, entry=entry)
 
 
 def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
-    """A JSON object with a known `action`, or ClientError."""
+    """A JSON object with a known `action`, or DiaryError."""
     if binary is not None and text is None:
         raise bad("Binary frames are not supported; send JSON text.")
     try:

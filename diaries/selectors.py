@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .exceptions import DiaryError
 from .models import (
     DailyUsage,
     DiaryEntry,
@@ -36,8 +37,22 @@ def entry_get_for_user(*, user, entry_id: int) -> DiaryEntry:
     return DiaryEntry.objects.owned_by(user).get(pk=entry_id)
 
 
+# An entry's latest generation: the last started (ties: the last created).
+LATEST_FIRST = ("-started_at", "-pk")
+
+
 def generation_latest(*, entry: DiaryEntry) -> Generation | None:
-    return entry.generations.order_by("-started_at", "-pk").first()
+    return entry.generations.order_by(*LATEST_FIRST).first()
+
+
+def generation_latest_id(*, entry_id: int) -> int | None:
+    """The id of an entry's latest generation (None: never generated)."""
+    return (
+        Generation.objects.filter(entry_id=entry_id)
+        .order_by(*LATEST_FIRST)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 def generation_running(*, entry_id: int) -> Generation | None:
@@ -46,11 +61,9 @@ def generation_running(*, entry_id: int) -> Generation | None:
 
 def generation_for_request(*, user, request_id: str) -> Generation | None:
     """The generation a request_id already started, if any (a repeat starts nothing)."""
-    from .services import ServiceError
-
     existing = Generation.objects.select_related("entry").filter(request_id=request_id).first()
     if existing is not None and existing.entry.owner_id != user.pk:
-        raise ServiceError("This request_id has already been used.")
+        raise DiaryError("This request_id has already been used.")
     return existing
 
 
@@ -109,11 +122,36 @@ def entry_state(*, entry: DiaryEntry) -> EntryState:
     )
 
 
+# --- The daily quota -----------------------------------------------------------------------------
+
+
+def usage_for_day(*, user, day: dt.date) -> DailyUsage | None:
+    """A user's usage of one day: what counts against the daily quota (None: nothing yet)."""
+    return DailyUsage.objects.filter(user=user, day=day).first()
+
+
 def generations_today_count(*, user) -> int:
     """The generations a user started today: what counts against their daily quota, deleted
     entries' included."""
-    usage = DailyUsage.objects.filter(user=user, day=timezone.localdate()).first()
+    usage = usage_for_day(user=user, day=timezone.localdate())
     return usage.generations if usage is not None else 0
+
+
+def daily_limit_for(*, user) -> int:
+    """How many generations a day the user may start: their own limit, else the site's."""
+    limit = (
+        Profile.objects.filter(user=user).values_list("daily_generation_limit", flat=True).first()
+    )
+    return settings.DIARY_DAILY_GENERATIONS if limit is None else limit
+
+
+def daily_limit_of(*, user) -> int:
+    """daily_limit_for a user fetched with `select_related("diary_profile")`: no query."""
+    try:
+        limit = user.diary_profile.daily_generation_limit
+    except Profile.DoesNotExist:  # no profile yet
+        limit = None
+    return settings.DIARY_DAILY_GENERATIONS if limit is None else limit
 
 
 def entry_history(*, entry: DiaryEntry) -> list[Generation | EntryEdit]:

@@ -7,7 +7,8 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
-from . import realtime, services
+from . import realtime
+from .services.generations import user_sockets_and_generations_stop
 
 
 @receiver(user_logged_out)
@@ -20,4 +21,4 @@ def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
 @receiver(post_save, sender=get_user_model())
 def stop_a_deactivated_user(sender, instance, created: bool, **kwargs) -> None:
     if not created and not instance.is_active:
-        services.user_sockets_and_generations_stop(user=instance, reason="deactivated")
+        user_sockets_and_generations_stop(user=instance, reason="deactivated")

@@ -29,7 +29,8 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import exports, realtime, selectors, services, signup_throttle
+from . import exports, realtime, selectors, signup_throttle
+from .exceptions import AlreadyReported, DiaryError, RateLimited
 from .forms import (
     AccountDeleteForm,
     EntryInputsForm,
@@ -39,6 +40,7 @@ from .forms import (
     SignupForm,
 )
 from .models import DiaryEntry, Generation, GenerationStatus, Language, Report, Tone
+from .services import accounts, entries, sharing
 from .writers import writer_from_settings
 
 logger = logging.getLogger(__name__)
@@ -90,15 +92,15 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    entries = selectors.entries_for_user(user=request.user)
+    own = selectors.entries_for_user(user=request.user)
     today = timezone.localdate()
     return render(
         request,
         "diaries/home.html",
         {
             "today": today,
-            "today_entries": [e for e in entries.filter(date=today)],
-            "page": Paginator(entries, ENTRIES_PER_PAGE).get_page(request.GET.get("page")),
+            "today_entries": [e for e in own.filter(date=today)],
+            "page": Paginator(own, ENTRIES_PER_PAGE).get_page(request.GET.get("page")),
             "writer": writer_from_settings(),
         },
     )
@@ -109,7 +111,7 @@ def home(request: HttpRequest) -> HttpResponse:
 def entry_new(request: HttpRequest) -> HttpResponse:
     """The notes form. With JavaScript, Write sends them over the socket; without, POST saves
     them and the entry page starts writing."""
-    profile = services.profile_get(user=request.user)
+    profile = accounts.profile_get(user=request.user)
     initial = {
         "date": timezone.localdate(),
         "tone": profile.default_tone,
@@ -117,7 +119,7 @@ def entry_new(request: HttpRequest) -> HttpResponse:
     }
     form = EntryInputsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        entry = services.entry_create(user=request.user, **form.cleaned_data)
+        entry = entries.entry_create(user=request.user, **form.cleaned_data)
         return redirect(f"{entry.get_absolute_url()}?write=1")
     return render(
         request, "diaries/entry_new.html", {"form": form, "writer": writer_from_settings()}
@@ -156,11 +158,11 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if request.method == "POST":
         if request.POST.get("form") == "text" and text_form.is_valid():
-            services.entry_update_text(entry=entry, text=text_form.cleaned_data["text"])
+            entries.entry_update_text(entry=entry, text=text_form.cleaned_data["text"])
             messages.success(request, _("Your edit is saved. Earlier versions are kept."))
             return redirect(entry)
         if request.POST.get("form") == "inputs" and inputs_form.is_valid():
-            services.entry_update_inputs(entry=entry, **inputs_form.cleaned_data)
+            entries.entry_update_inputs(entry=entry, **inputs_form.cleaned_data)
             messages.success(request, _("Your notes are saved. Regenerate to rewrite the entry."))
             return redirect(entry)
     return render(
@@ -175,7 +177,7 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
     if request.method == "POST":
-        services.entry_delete(entry=entry)
+        entries.entry_delete(entry=entry)
         messages.success(request, _("The entry is deleted."))
         return redirect("diaries:home")
     return render(request, "diaries/entry_confirm_delete.html", {"entry": entry})
@@ -347,8 +349,8 @@ def entry_restore(request: HttpRequest, pk: int, kind: str, version: int) -> Htt
     except ObjectDoesNotExist:
         raise Http404 from None
     try:
-        services.entry_restore_version(entry=entry, version=item)
-    except services.ServiceError as exc:
+        entries.entry_restore_version(entry=entry, version=item)
+    except DiaryError as exc:
         messages.error(request, exc.message)
         return redirect("diaries:entry_history", pk=entry.pk)
     messages.success(
@@ -372,9 +374,9 @@ def _export_filename(request: HttpRequest, extension: str) -> str:
 @require_GET
 @login_required
 def export_markdown(request: HttpRequest) -> HttpResponse:
-    entries = selectors.entries_for_export(user=request.user)
+    exported = selectors.entries_for_export(user=request.user)
     return _download(
-        exports.entries_as_markdown(entries, user=request.user),
+        exports.entries_as_markdown(exported, user=request.user),
         content_type="text/markdown; charset=utf-8",
         filename=_export_filename(request, "md"),
     )
@@ -383,10 +385,10 @@ def export_markdown(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def export_json(request: HttpRequest) -> HttpResponse:
-    entries = selectors.entries_for_export(user=request.user)
-    profile = services.profile_get(user=request.user)
+    exported = selectors.entries_for_export(user=request.user)
+    profile = accounts.profile_get(user=request.user)
     return _download(
-        exports.entries_as_json(entries, user=request.user, profile=profile),
+        exports.entries_as_json(exported, user=request.user, profile=profile),
         content_type="application/json; charset=utf-8",
         filename=_export_filename(request, "json"),
     )
@@ -396,7 +398,7 @@ def export_json(request: HttpRequest) -> HttpResponse:
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
     """Interface language, default writing language and tone, time zone; export; deletion."""
-    profile = services.profile_get(user=request.user)
+    profile = accounts.profile_get(user=request.user)
     initial = {
         "ui_language": profile.ui_language,
         "default_language": profile.default_language,
@@ -405,7 +407,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     }
     form = SettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.profile_update(user=request.user, **form.cleaned_data)
+        accounts.profile_update(user=request.user, **form.cleaned_data)
         language = form.cleaned_data["ui_language"]
         if language:
             translation.activate(language)  # the confirmation reads in the new language
@@ -446,7 +448,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = request.user
         logout(request)
-        services.account_delete(user=user)
+        accounts.account_delete(user=user)
         messages.success(request, _("Your account and all your entries are deleted. Goodbye."))
         return redirect("login")
     return render(
@@ -466,8 +468,8 @@ def entry_share(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
     was_shared = entry.is_shared
     try:
-        services.entry_share(user=request.user, entry=entry)
-    except services.ServiceError as exc:
+        sharing.entry_share(user=request.user, entry=entry)
+    except DiaryError as exc:
         messages.error(request, exc.message)
     else:
         if not was_shared:
@@ -479,7 +481,7 @@ def entry_share(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def entry_unshare(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
-    services.entry_unshare(user=request.user, entry=entry)
+    sharing.entry_unshare(user=request.user, entry=entry)
     messages.success(request, _("The entry is private again; its link no longer works."))
     return redirect(entry)
 
@@ -516,13 +518,13 @@ def entry_report(request: HttpRequest, token: str) -> HttpResponse:
     status = 200
     if request.method == "POST" and form.is_valid():
         try:
-            services.entry_report(user=request.user, entry=entry, **form.cleaned_data)
-        except services.AlreadyReported as exc:
+            sharing.entry_report(user=request.user, entry=entry, **form.cleaned_data)
+        except AlreadyReported as exc:
             messages.info(request, exc.message)
             return shared_url
-        except services.ServiceError as exc:
+        except DiaryError as exc:
             form.add_error(None, exc.message)
-            status = 429 if isinstance(exc, services.RateLimited) else 400
+            status = 429 if isinstance(exc, RateLimited) else 400
         else:
             messages.success(request, _("Thank you. A moderator will look at this entry."))
             return shared_url

@@ -344,7 +344,7 @@ DIARY_MAX_SOCKETS_PER_USER = env.int("DIARY_MAX_SOCKETS_PER_USER", default=20)
 DIARY_SIGNUPS_PER_HOUR = env.int("DIARY_SIGNUPS_PER_HOUR", default=5)
 
 # --- Moderation -----------------------------------------------------------------------------
-# The automatic check of every finished generation (diaries/moderation.py): "auto" (OpenAI's
+# The automatic check of every finished generation (diaries/services/checks.py): "auto" (OpenAI's
 # moderation endpoint when OPENAI_API_KEY is set and OPENAI_BASE_URL is not — most compatible
 # servers have none — else the word list), "openai", "wordlist" or "off".
 # https://platform.openai.com/docs/guides/moderation
@@ -362,7 +362,7 @@ if DIARY_MODERATION == "openai" and not (
     )
 DIARY_MODERATION_TIMEOUT = env.float("DIARY_MODERATION_TIMEOUT", default=10.0)
 # The word-list checker flags a text containing any of these (comma-separated) or of the file's
-# lines; with neither it uses the small lists shipped per language (diaries/wordlists/).
+# lines; with neither it uses the small lists shipped per language (diaries/checkers/wordlists/).
 DIARY_MODERATION_WORDS = env.list("DIARY_MODERATION_WORDS", default=[])
 DIARY_MODERATION_WORDS_FILE = env.str("DIARY_MODERATION_WORDS_FILE", default="")
 DIARY_REPORTS_PER_HOUR = env.int("DIARY_REPORTS_PER_HOUR", default=10)

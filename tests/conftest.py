@@ -18,8 +18,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import translation
 
-from diaries import generation, services
+from diaries import generation
 from diaries.models import DiaryEntry
+from diaries.services.entries import entry_create
 from diaries.writers import Finish, Usage, WriterError, WriterRequest
 from tests.support.browser import browser, new_context  # noqa: F401 (the browser tier's fixtures)
 
@@ -35,7 +36,7 @@ def make_user(username: str | None = None, password: str = "a-long-diary-passphr
 
 def make_entry(user, **fields: Any) -> DiaryEntry:
     defaults = {"morning": "ran by the river", "afternoon": "lunch with Aiko", "evening": ""}
-    return services.entry_create(user=user, **{**defaults, **fields})
+    return entry_create(user=user, **{**defaults, **fields})
 
 
 @pytest.fixture

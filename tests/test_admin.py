@@ -13,7 +13,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from diaries import services
+from diaries import selectors
 from diaries.models import (
     Account,
     DiaryEntry,
@@ -25,6 +25,10 @@ from diaries.models import (
     ReportStatus,
     Sharing,
 )
+from diaries.services.checks import entry_text_check
+from diaries.services.entries import entry_delete, entry_update_text
+from diaries.services.generations import generation_finish, generation_start
+from diaries.services.sharing import entry_report, entry_share, entry_unshare
 
 from .conftest import make_entry, make_user
 from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
@@ -70,12 +74,12 @@ def owner():
 def entries(owner):
     """One entry in each situation a moderator may or may not see."""
     private = written(owner, PRIVATE_TEXT)
-    shared = services.entry_share(user=owner, entry=written(owner, "A shared day."))
+    shared = entry_share(user=owner, entry=written(owner, "A shared day."))
     flagged = written(owner, "A forbidden day.")
-    services.entry_text_check(entry=flagged)
-    reported = services.entry_share(user=owner, entry=written(owner, "A reported day."))
-    services.entry_report(user=make_user(), entry=reported, reason="spam")
-    services.entry_unshare(user=owner, entry=reported)  # reported, then made private again
+    entry_text_check(entry=flagged)
+    reported = entry_share(user=owner, entry=written(owner, "A reported day."))
+    entry_report(user=make_user(), entry=reported, reason="spam")
+    entry_unshare(user=owner, entry=reported)  # reported, then made private again
     return {"private": private, "shared": shared, "flagged": flagged, "reported": reported}
 
 
@@ -363,7 +367,7 @@ def test_restore_clear_flag_and_revoke(mod, entries):
         ("share_revoked", "asked by a relative"),
     ]
     # Cleared: the owner may share it now.
-    assert services.entry_share(user=flagged.owner, entry=flagged).is_shared
+    assert entry_share(user=flagged.owner, entry=flagged).is_shared
 
 
 def test_check_again_runs_the_automatic_check(mod, owner, settings):
@@ -446,9 +450,9 @@ def test_reports_are_listed_and_resolvable(mod, moderator, entries):
 
 
 def test_hiding_from_the_reports_list_resolves_them(mod, owner):
-    entry = services.entry_share(user=owner, entry=written(owner, "Reported twice."))
+    entry = entry_share(user=owner, entry=written(owner, "Reported twice."))
     for _ in range(2):
-        services.entry_report(user=make_user(), entry=entry, reason="hate")
+        entry_report(user=make_user(), entry=entry, reason="hate")
 
     act(
         mod,
@@ -479,10 +483,10 @@ LATER_TEXT = "LATER-PRIVATE-TEXT written after the report was closed"
 
 def reported_then_private(owner, reporters: int = 1) -> DiaryEntry:
     """Shared, reported, then made private again by its owner; one generation."""
-    entry = services.entry_share(user=owner, entry=written(owner, "A reported day."))
+    entry = entry_share(user=owner, entry=written(owner, "A reported day."))
     for _ in range(reporters):
-        services.entry_report(user=make_user(), entry=entry, reason="spam")
-    services.entry_unshare(user=owner, entry=entry)
+        entry_report(user=make_user(), entry=entry, reason="spam")
+    entry_unshare(user=owner, entry=entry)
     Generation.objects.create(entry=entry, status="done", text=LATER_TEXT, writer="scripted")
     return entry
 
@@ -518,7 +522,7 @@ def test_a_closed_report_no_longer_shows_a_private_entry_to_moderators(mod, owne
     assert seen_by(mod, entry) == dict.fromkeys(NOWHERE, True)  # an open report: a case to judge
 
     closed = act(mod, action, Report.objects.filter(entry=entry), reason="fine", url=REPORTS)
-    services.entry_update_text(entry=entry, text=LATER_TEXT)
+    entry_update_text(entry=entry, text=LATER_TEXT)
 
     assert any(("dismissed" in m or "resolved" in m) for m in messages_of(closed))
     assert seen_by(mod, entry) == NOWHERE
@@ -572,10 +576,10 @@ def test_the_audit_trail_is_visible_and_never_editable(mod, root, entries):
 
 
 def test_the_audit_trail_outlives_the_entry(owner, root):
-    entry = services.entry_share(user=owner, entry=written(owner, "A day."))
-    services.entry_unshare(user=owner, entry=entry)
+    entry = entry_share(user=owner, entry=written(owner, "A day."))
+    entry_unshare(user=owner, entry=entry)
     pk = entry.pk
-    services.entry_delete(entry=entry)
+    entry_delete(entry=entry)
 
     events = ModerationEvent.objects.filter(details__entry=pk)
     html = root.get(EVENTS).text
@@ -597,10 +601,8 @@ def account_url(user) -> str:
 def test_accounts_show_generations_and_tokens_today(mod, owner):
     entry = make_entry(owner)
     for tokens in (100, 250):
-        started = services.generation_start(
-            user=owner, entry=entry, writer_name="w", model_name="m"
-        )
-        services.generation_finish(
+        started = generation_start(user=owner, entry=entry, writer_name="w", model_name="m")
+        generation_finish(
             generation_id=started.generation.pk,
             status="done",
             text="t",
@@ -622,12 +624,12 @@ def test_setting_a_daily_limit_is_audited_and_honoured(mod, moderator, owner):
     )
 
     assert response.status_code == 302
-    assert services.daily_limit_for(user=owner) == 3
+    assert selectors.daily_limit_for(user=owner) == 3
     event = ModerationEvent.objects.get(action=ModerationAction.LIMIT_CHANGED)
     assert (event.actor, event.subject, event.reason) == (moderator, owner, "Scripted abuse")
     assert event.details["from"] is None and event.details["to"] == 3
     mod.post(account_url(owner), {"daily_generation_limit": "", "limit_reason": "back"})
-    assert services.daily_limit_for(user=owner) == 50
+    assert selectors.daily_limit_for(user=owner) == 50
 
 
 def test_a_moderator_cannot_change_staff_accounts(mod, superuser):

@@ -20,7 +20,6 @@ from django.db import models
 from django.test import Client
 from django.urls import reverse
 
-from diaries import services
 from diaries.models import (
     Account,
     DiaryEntry,
@@ -30,6 +29,8 @@ from diaries.models import (
     Profile,
     Report,
 )
+from diaries.services.checks import entry_text_check
+from diaries.services.sharing import entry_report, entry_share, entry_unshare
 
 from .conftest import make_user
 from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
@@ -66,17 +67,17 @@ def site(superuser):
     owner.email = "owner@example.com"
     owner.save()
     Profile.objects.update_or_create(user=owner, defaults={"display_name": "Owner"})
-    shared = services.entry_share(user=owner, entry=written(owner, "A shared day.", notes=NOTE))
+    shared = entry_share(user=owner, entry=written(owner, "A shared day.", notes=NOTE))
     Generation.objects.create(entry=shared, status="done", text="A shared day.", writer="w")
     EntryEdit.objects.create(entry=shared, text="A shared day.", previous_text="A day.")
     flagged = written(owner, "A forbidden day.", notes=NOTE)
-    services.entry_text_check(entry=flagged)
-    reported = services.entry_share(user=owner, entry=written(owner, "A reported day."))
-    services.entry_report(user=make_user(), entry=reported, reason="spam", details="rude")
-    services.entry_unshare(user=owner, entry=reported)
+    entry_text_check(entry=flagged)
+    reported = entry_share(user=owner, entry=written(owner, "A reported day."))
+    entry_report(user=make_user(), entry=reported, reason="spam", details="rude")
+    entry_unshare(user=owner, entry=reported)
     written(owner, "A private day.", notes=NOTE)
     other = make_user("other")
-    services.entry_share(user=other, entry=written(other, "Another shared day."))
+    entry_share(user=other, entry=written(other, "Another shared day."))
     return {"owner": owner, "shared": shared}
 
 

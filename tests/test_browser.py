@@ -41,7 +41,7 @@ SEED = textwrap.dedent(
     import datetime as dt
     from django.contrib.auth.models import User
     from django.utils import timezone
-    from diaries import services
+    from diaries.services.entries import entry_create, entry_update_text
     from diaries.models import Generation
 
     user = User.objects.create_user("reader", password=PASSWORD)
@@ -55,7 +55,7 @@ SEED = textwrap.dedent(
     ]
     for offset, tone, language, text in specs:
         day = today.replace(day=1) + dt.timedelta(days=min(offset, today.day - 1))
-        entry = services.entry_create(
+        entry = entry_create(
             user=user, date=day, morning="notes for " + tone, tone=tone, language=language
         )
         Generation.objects.create(
@@ -66,7 +66,7 @@ SEED = textwrap.dedent(
         entry.text, entry.status, entry.writer = text, "done", "offline"
         entry.model_name = "nikki-offline-1"
         entry.save()
-    services.entry_update_text(entry=entry, text="My own words about the budget day.")
+    entry_update_text(entry=entry, text="My own words about the budget day.")
     """
 ).replace("PASSWORD", repr(PASSWORD))
 

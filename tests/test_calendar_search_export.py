@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from diaries import services
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
+from diaries.services.entries import entry_update_text
 
 from .conftest import make_entry, make_user
 
@@ -222,7 +222,7 @@ def test_search_on_postgresql_stems_english_words(signed_in, user):
 
 def test_history_lists_every_generation_and_edit_with_restore_buttons(signed_in, user):
     entry = written(user, "The model's version.")
-    services.entry_update_text(entry=entry, text="My version.")
+    entry_update_text(entry=entry, text="My version.")
 
     response = signed_in.get(f"/entries/{entry.pk}/history/")
 
@@ -240,7 +240,7 @@ def test_history_lists_every_generation_and_edit_with_restore_buttons(signed_in,
 
 def test_restoring_a_generation_makes_it_the_text_and_keeps_the_replaced_one(signed_in, user):
     entry = written(user, "The model's version.")
-    services.entry_update_text(entry=entry, text="My version.")
+    entry_update_text(entry=entry, text="My version.")
     generation = entry.generations.get()
 
     response = signed_in.post(f"/entries/{entry.pk}/history/generation/{generation.pk}/restore/")
@@ -260,8 +260,8 @@ def test_restoring_a_generation_makes_it_the_text_and_keeps_the_replaced_one(sig
 
 def test_restoring_an_earlier_edit(signed_in, user):
     entry = written(user, "Generated.")
-    services.entry_update_text(entry=entry, text="First edit.")
-    services.entry_update_text(entry=entry, text="Second edit.")
+    entry_update_text(entry=entry, text="First edit.")
+    entry_update_text(entry=entry, text="Second edit.")
     first = EntryEdit.objects.get(entry=entry, text="First edit.")
 
     signed_in.post(f"/entries/{entry.pk}/history/edit/{first.pk}/restore/")
@@ -336,7 +336,7 @@ def test_markdown_export_has_every_own_entry_with_notes(signed_in, user, other_u
 
 def test_json_export_has_entries_generations_and_edits(signed_in, user, other_user):
     entry = written(user, "Generated text.", date=dt.date(2026, 5, 1), language="ja")
-    services.entry_update_text(entry=entry, text="Edited text.")
+    entry_update_text(entry=entry, text="Edited text.")
     written(other_user, "Somebody else's day.")
 
     response = signed_in.get("/export/json/")

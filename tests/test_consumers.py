@@ -462,17 +462,17 @@ async def test_tokens_are_coalesced_into_frames_and_the_first_goes_at_once(
 async def test_the_database_is_written_at_checkpoints_not_per_token(
     scripted, socket_for, settings, monkeypatch
 ):
-    from diaries import services
+    from diaries.services import generations as generation_services
 
     settings.DIARY_CHECKPOINT_SECONDS = 0.25
     calls = []
-    real = services.generations_checkpoint
+    real = generation_services.generations_checkpoint
 
     def counting(**kwargs):
         calls.append(dict(kwargs["texts"]))
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "generations_checkpoint", counting)
+    monkeypatch.setattr(generation_services, "generations_checkpoint", counting)
     writer = scripted(pieces=[f"t{i} " for i in range(150)], delay=0.005)
     user = await db(make_user)
     entry = await db(make_entry, user)

@@ -18,7 +18,11 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
-from diaries import moderation, selectors, services
+from diaries import selectors
+from diaries.checkers.base import CheckerError, NullChecker, Verdict
+from diaries.checkers.openai import OpenAIModerationChecker
+from diaries.checkers.wordlist import WordListChecker
+from diaries.exceptions import DiaryError
 from diaries.models import (
     DiaryEntry,
     GenerationStatus,
@@ -27,13 +31,11 @@ from diaries.models import (
     ModerationState,
     text_digest,
 )
-from diaries.moderation import (
-    CheckerError,
-    NullChecker,
-    OpenAIModerationChecker,
-    Verdict,
-    WordListChecker,
-)
+from diaries.services import checks
+from diaries.services.checks import entry_check_record, entry_text_check
+from diaries.services.entries import entry_update_text
+from diaries.services.moderation import entry_hide
+from diaries.services.sharing import entry_share
 
 from .conftest import make_entry, make_user
 
@@ -155,7 +157,7 @@ def use_checker(monkeypatch):
     """Make every check (the runner's and the services') use the given checker."""
 
     def use(checker: Any) -> Any:
-        monkeypatch.setattr(moderation, "checker_from_settings", lambda: checker)
+        monkeypatch.setattr(checks, "checker_from_settings", lambda: checker)
         return checker
 
     return use
@@ -208,7 +210,7 @@ def test_checker_from_settings(settings, choice, key, base_url, expected):
     settings.OPENAI_API_KEY = key
     settings.OPENAI_BASE_URL = base_url
 
-    assert isinstance(moderation.checker_from_settings(), expected)
+    assert isinstance(checks.checker_from_settings(), expected)
 
 
 def test_the_moderation_base_url_overrides_the_writers(settings):
@@ -216,7 +218,7 @@ def test_the_moderation_base_url_overrides_the_writers(settings):
     settings.OPENAI_API_KEY = "sk-x"
     settings.DIARY_MODERATION_BASE_URL = "http://127.0.0.1:9/v1"
 
-    checker = moderation.checker_from_settings()
+    checker = checks.checker_from_settings()
 
     assert checker.base_url == "http://127.0.0.1:9/v1"
 
@@ -333,12 +335,12 @@ def test_model_written_text_needs_a_check_and_owner_text_does_not(user):
     entry = written_entry(user)
     assert entry.text_needs_check
 
-    services.entry_check_record(entry_id=entry.pk, text=entry.text, verdict=CLEAN)
+    entry_check_record(entry_id=entry.pk, text=entry.text, verdict=CLEAN)
     entry.refresh_from_db()
     assert not entry.text_needs_check
     assert entry.moderation_checked_digest == text_digest(TEXT)
 
-    services.entry_update_text(entry=entry, text="My own words.")
+    entry_update_text(entry=entry, text="My own words.")
     entry.refresh_from_db()
     assert not entry.text_needs_check  # the owner's own text
 
@@ -347,9 +349,7 @@ def test_model_written_text_needs_a_check_and_owner_text_does_not(user):
 def test_a_flagged_verdict_flags_the_entry_and_writes_the_audit_trail(user):
     entry = written_entry(user)
 
-    services.entry_check_record(
-        entry_id=entry.pk, text=entry.text, verdict=FLAGGED, generation_id=7
-    )
+    entry_check_record(entry_id=entry.pk, text=entry.text, verdict=FLAGGED, generation_id=7)
 
     entry.refresh_from_db()
     assert entry.moderation_state == ModerationState.FLAGGED
@@ -365,13 +365,13 @@ def test_a_flagged_verdict_flags_the_entry_and_writes_the_audit_trail(user):
 def test_a_flag_never_overrides_a_hidden_entry_and_a_clean_check_never_clears_a_flag(user):
     moderator = make_user()
     hidden = written_entry(user)
-    services.entry_hide(actor=moderator, entry=hidden, reason="spam")
-    services.entry_check_record(entry_id=hidden.pk, text=hidden.text, verdict=FLAGGED)
+    entry_hide(actor=moderator, entry=hidden, reason="spam")
+    entry_check_record(entry_id=hidden.pk, text=hidden.text, verdict=FLAGGED)
     hidden.refresh_from_db()
     assert hidden.moderation_state == ModerationState.HIDDEN
 
     flagged = written_entry(user, moderation_state=ModerationState.FLAGGED)
-    services.entry_check_record(entry_id=flagged.pk, text=flagged.text, verdict=CLEAN)
+    entry_check_record(entry_id=flagged.pk, text=flagged.text, verdict=CLEAN)
     flagged.refresh_from_db()
     assert flagged.moderation_state == ModerationState.FLAGGED  # a moderator clears it
 
@@ -380,7 +380,7 @@ def test_a_flag_never_overrides_a_hidden_entry_and_a_clean_check_never_clears_a_
 def test_checker_down_marks_the_text_not_checked_and_keeps_it(user):
     entry = written_entry(user)
 
-    services.entry_check_record(entry_id=entry.pk, text=entry.text, verdict=None, error=DOWN)
+    entry_check_record(entry_id=entry.pk, text=entry.text, verdict=None, error=DOWN)
 
     entry.refresh_from_db()
     assert entry.moderation_state == ModerationState.UNCHECKED
@@ -394,7 +394,7 @@ def test_checker_down_marks_the_text_not_checked_and_keeps_it(user):
 def test_a_failure_about_text_already_replaced_changes_nothing(user):
     entry = written_entry(user)
 
-    services.entry_check_record(entry_id=entry.pk, text="an older text", verdict=None, error=DOWN)
+    entry_check_record(entry_id=entry.pk, text="an older text", verdict=None, error=DOWN)
 
     entry.refresh_from_db()
     assert entry.moderation_state == ModerationState.OK
@@ -406,13 +406,13 @@ def test_sharing_retries_a_failed_check(user, use_checker):
     entry = written_entry(user)
     use_checker(FakeChecker(DOWN))
 
-    with pytest.raises(services.ServiceError, match="could not run"):
-        services.entry_share(user=user, entry=entry)
+    with pytest.raises(DiaryError, match="could not run"):
+        entry_share(user=user, entry=entry)
     entry.refresh_from_db()
     assert not entry.is_shared and entry.moderation_state == ModerationState.UNCHECKED
 
     checker = use_checker(FakeChecker(CLEAN))
-    shared = services.entry_share(user=user, entry=entry)
+    shared = entry_share(user=user, entry=entry)
 
     assert checker.texts == [TEXT]
     assert shared.is_shared and shared.moderation_state == ModerationState.OK
@@ -426,8 +426,8 @@ def test_sharing_refuses_what_the_check_flags(user, use_checker):
     entry = written_entry(user)
     use_checker(FakeChecker(FLAGGED))
 
-    with pytest.raises(services.ServiceError, match="flagged"):
-        services.entry_share(user=user, entry=entry)
+    with pytest.raises(DiaryError, match="flagged"):
+        entry_share(user=user, entry=entry)
 
     entry.refresh_from_db()
     assert not entry.is_shared and entry.moderation_state == ModerationState.FLAGGED
@@ -438,7 +438,7 @@ def test_a_crashing_checker_is_a_failed_check(user, use_checker):
     entry = written_entry(user)
     use_checker(FakeChecker(RuntimeError("bug")))
 
-    assert services.entry_text_check(entry=entry) is None
+    assert entry_text_check(entry=entry) is None
 
     entry.refresh_from_db()
     assert entry.moderation_state == ModerationState.UNCHECKED
@@ -477,7 +477,7 @@ async def test_a_clean_generation_passes_and_can_be_shared(scripted, socket_for,
     assert done["status"] == "done"
     checked = await entry_when(entry.pk, lambda e: not e.text_needs_check)
     assert checked.text == TEXT and checked.moderation_state == ModerationState.OK
-    shared = await database_sync_to_async(services.entry_share)(user=user, entry=checked)
+    shared = await database_sync_to_async(entry_share)(user=user, entry=checked)
     assert await database_sync_to_async(selectors.entry_published_by_token)(
         token=shared.share_token
     )
@@ -499,8 +499,8 @@ async def test_a_flagged_generation_is_saved_flagged_and_not_shareable(
     assert flagged.text == TEXT and flagged.status == GenerationStatus.DONE
     event = await ModerationEvent.objects.aget(entry_id=entry.pk)
     assert event.action == "check_flagged" and event.details["categories"] == ["good"]
-    with pytest.raises(services.ServiceError, match="flagged"):
-        await database_sync_to_async(services.entry_share)(user=user, entry=flagged)
+    with pytest.raises(DiaryError, match="flagged"):
+        await database_sync_to_async(entry_share)(user=user, entry=flagged)
 
 
 @pytest.mark.asyncio
@@ -515,7 +515,7 @@ async def test_the_word_list_verdict_is_saved_with_the_end(
     settings.DIARY_MODERATION_WORDS = ["awful"]
     later: list[int] = []
     monkeypatch.setattr(
-        moderation, "generation_check_soon", lambda **kw: later.append(kw["generation_id"])
+        checks, "generation_check_soon", lambda **kw: later.append(kw["generation_id"])
     )
     user = await database_sync_to_async(make_user)()
 
@@ -539,10 +539,10 @@ async def test_checker_down_after_a_generation_loses_nothing(scripted, socket_fo
     assert done["status"] == "done"
     unchecked = await entry_when(entry.pk, lambda e: e.moderation_state == "unchecked")
     assert unchecked.text == TEXT and unchecked.status == GenerationStatus.DONE
-    with pytest.raises(services.ServiceError, match="could not run"):
-        await database_sync_to_async(services.entry_share)(user=user, entry=unchecked)
+    with pytest.raises(DiaryError, match="could not run"):
+        await database_sync_to_async(entry_share)(user=user, entry=unchecked)
     use_checker(FakeChecker(CLEAN))
-    shared = await database_sync_to_async(services.entry_share)(user=user, entry=unchecked)
+    shared = await database_sync_to_async(entry_share)(user=user, entry=unchecked)
     assert shared.is_shared and shared.moderation_state == ModerationState.OK
 
 
@@ -555,7 +555,7 @@ async def test_a_regenerated_shared_entry_is_hidden_from_its_link_until_checked(
     user = await database_sync_to_async(make_user)()
     entry, _ = await write(user, socket_for)
     entry = await entry_when(entry.pk, lambda e: not e.text_needs_check)
-    shared = await database_sync_to_async(services.entry_share)(user=user, entry=entry)
+    shared = await database_sync_to_async(entry_share)(user=user, entry=entry)
     token = shared.share_token
     hold = asyncio.Event()
     checker.answer = FLAGGED
@@ -613,7 +613,7 @@ async def test_wire_moderation_endpoint_down_keeps_the_entry_unpublished(
     assert "http_500" in unchecked.moderation_reason
     # Back up: sharing checks again, and the entry is published.
     moderation_server.answer(200, moderation_body(flagged=False))
-    shared = await database_sync_to_async(services.entry_share)(user=user, entry=unchecked)
+    shared = await database_sync_to_async(entry_share)(user=user, entry=unchecked)
     assert shared.is_shared and shared.moderation_state == ModerationState.OK
 
 

@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from diaries import moderation
-from diaries.moderation import WordListChecker
+from diaries.checkers.wordlist import WordListChecker, shipped_words
+from diaries.services import checks
 
 from .conftest import make_user
 
@@ -28,7 +28,7 @@ def no_key(settings, **overrides) -> None:
 @pytest.mark.asyncio
 async def test_with_no_key_and_no_list_the_shipped_lists_flag_english_and_japanese(settings):
     no_key(settings)
-    checker = moderation.checker_from_settings()
+    checker = checks.checker_from_settings()
 
     assert isinstance(checker, WordListChecker)
     assert (await checker.check("I will kill you, you motherfucker.")).flagged
@@ -44,7 +44,7 @@ async def test_a_deployments_own_words_replace_the_shipped_lists(settings, tmp_p
     no_key(
         settings, DIARY_MODERATION_WORDS=["apricot"], DIARY_MODERATION_WORDS_FILE=str(words_file)
     )
-    checker = moderation.checker_from_settings()
+    checker = checks.checker_from_settings()
 
     assert (await checker.check("An apricot.")).flagged
     assert (await checker.check("A plum.")).flagged
@@ -53,7 +53,7 @@ async def test_a_deployments_own_words_replace_the_shipped_lists(settings, tmp_p
 
 
 def test_the_shipped_lists_have_words_for_each_language():
-    words = moderation.shipped_words()
+    words = shipped_words()
     assert {"en", "ja"} <= set(words)
     assert all(len(words[language]) >= 10 for language in ("en", "ja"))
 

@@ -18,8 +18,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from django.test import AsyncClient, Client
 
-from diaries import selectors, services
+from diaries import selectors
+from diaries.exceptions import DiaryError
 from diaries.models import DiaryEntry, Generation
+from diaries.services.entries import entry_build, entry_delete
+from diaries.services.generations import generation_finish, generation_start
 
 from .conftest import make_entry, make_user
 
@@ -123,7 +126,7 @@ async def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop
     layer = get_channel_layer()
     owner = await layer.new_channel()  # a live server process, as far as anyone knows
     started = await db(
-        services.generation_start,
+        generation_start,
         user=user,
         entry=entry,
         writer_name="w",
@@ -131,7 +134,7 @@ async def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop
         owner_channel=owner,
     )
 
-    await db(services.entry_delete, entry=entry, wait=0.1)  # no answer: deleted anyway
+    await db(entry_delete, entry=entry, wait=0.1)  # no answer: deleted anyway
 
     asked = await asyncio.wait_for(layer.receive(owner), 2)
     assert asked == {"type": "hub.cancel", "entry": entry.pk}
@@ -145,9 +148,7 @@ async def test_deleting_an_entry_asks_the_process_running_its_generation_to_stop
 async def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_first():
     user = await db(make_user)
     entry = await db(make_entry, user)
-    started = await db(
-        services.generation_start, user=user, entry=entry, writer_name="w", model_name="m"
-    )
+    started = await db(generation_start, user=user, entry=entry, writer_name="w", model_name="m")
     layer = get_channel_layer()
     watcher = await layer.new_channel()
     await layer.group_add(f"entry-{entry.pk}", watcher)
@@ -177,10 +178,8 @@ async def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_fi
 def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(settings):
     settings.DIARY_MAX_RUNNING_PER_USER = 1
     user = make_user()
-    earlier = services.generation_start(
-        user=user, entry=make_entry(user), writer_name="w", model_name="m"
-    )
-    services.generation_finish(generation_id=earlier.generation.pk, status="done", text="t", seq=1)
+    earlier = generation_start(user=user, entry=make_entry(user), writer_name="w", model_name="m")
+    generation_finish(generation_id=earlier.generation.pk, status="done", text="t", seq=1)
     entries = [make_entry(user), make_entry(user)]
     barrier = threading.Barrier(len(entries))
     outcomes: list[str] = []
@@ -189,9 +188,9 @@ def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(
         try:
             connection.ensure_connection()  # connected before the barrier: they start together
             barrier.wait(5)
-            services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
+            generation_start(user=user, entry=entry, writer_name="w", model_name="m")
             outcomes.append("started")
-        except services.ServiceError as exc:
+        except DiaryError as exc:
             outcomes.append(exc.code)
         finally:
             connections.close_all()
@@ -222,10 +221,10 @@ def test_concurrent_starts_of_new_entries_pass_the_daily_quota_once(settings):
         try:
             connection.ensure_connection()
             barrier.wait(5)
-            entry = services.entry_build(user=user, morning=f"try {n}")
-            services.generation_start(user=user, entry=entry, writer_name="w", model_name="m")
+            entry = entry_build(user=user, morning=f"try {n}")
+            generation_start(user=user, entry=entry, writer_name="w", model_name="m")
             outcomes.append("started")
-        except services.ServiceError as exc:
+        except DiaryError as exc:
             outcomes.append(exc.code)
         finally:
             connections.close_all()

@@ -11,15 +11,23 @@ from channels.db import database_sync_to_async
 from django.db import connection
 from django.utils import timezone
 
-from diaries import services
+from diaries.exceptions import Busy, DiaryError, QuotaExceeded, RateLimited
 from diaries.generation import Hub
 from diaries.models import DiaryEntry, EntryEdit, Generation
+from diaries.services.accounts import profile_get
+from diaries.services.entries import entry_update_text
+from diaries.services.generations import (
+    generation_finish,
+    generation_start,
+    generations_checkpoint,
+    generations_sweep_stale,
+)
 
 from .conftest import ScriptedWriter, make_entry, make_user
 
 
 def start(user, entry, **kwargs):
-    return services.generation_start(
+    return generation_start(
         user=user, entry=entry, writer_name="scripted", model_name="m", **kwargs
     )
 
@@ -30,7 +38,7 @@ def test_start_creates_one_running_generation_and_refuses_a_second(user, entry):
     assert result.created and result.generation.status == "generating"
     entry.refresh_from_db()
     assert entry.status == "generating"
-    with pytest.raises(services.Busy):
+    with pytest.raises(Busy):
         start(user, entry)
     assert Generation.objects.filter(entry=entry).count() == 1
 
@@ -56,7 +64,7 @@ def test_concurrent_starts_make_exactly_one_generation():
         try:
             start(user, entry)
             results.append("started")
-        except services.Busy:
+        except Busy:
             results.append("busy")
         finally:
             connection.close()
@@ -73,7 +81,7 @@ def test_concurrent_starts_make_exactly_one_generation():
 @pytest.mark.django_db
 def test_repeated_request_id_returns_the_same_generation(user, entry):
     first = start(user, entry, request_id="abc")
-    services.generation_finish(generation_id=first.generation.pk, status="done", text="t", seq=1)
+    generation_finish(generation_id=first.generation.pk, status="done", text="t", seq=1)
     again = start(user, entry, request_id="abc")
     assert not again.created and again.generation.pk == first.generation.pk
 
@@ -88,7 +96,7 @@ def test_repeated_request_id_of_a_running_generation_returns_it(user, entry):
 @pytest.mark.django_db
 def test_repeated_request_id_from_an_earlier_day_returns_the_same_generation(user, entry):
     first = start(user, entry, request_id="yesterday")
-    services.generation_finish(generation_id=first.generation.pk, status="done", text="t", seq=1)
+    generation_finish(generation_id=first.generation.pk, status="done", text="t", seq=1)
     Generation.objects.filter(pk=first.generation.pk).update(
         started_at=timezone.now() - dt.timedelta(days=2)
     )
@@ -100,20 +108,20 @@ def test_repeated_request_id_from_an_earlier_day_returns_the_same_generation(use
 def test_another_users_request_id_is_refused(user, other_user, entry):
     start(user, entry, request_id="mine")
     theirs = make_entry(other_user)
-    with pytest.raises(services.ServiceError):
+    with pytest.raises(DiaryError):
         start(other_user, theirs, request_id="mine")
 
 
 @pytest.mark.django_db
 def test_per_user_daily_limit_overrides_the_default(user, settings):
     settings.DIARY_DAILY_GENERATIONS = 5
-    profile = services.profile_get(user=user)
+    profile = profile_get(user=user)
     profile.daily_generation_limit = 1
     profile.save()
     first = make_entry(user)
     result = start(user, first)
-    services.generation_finish(generation_id=result.generation.pk, status="done", text="t", seq=1)
-    with pytest.raises(services.QuotaExceeded):
+    generation_finish(generation_id=result.generation.pk, status="done", text="t", seq=1)
+    with pytest.raises(QuotaExceeded):
         start(user, make_entry(user))
 
 
@@ -121,16 +129,16 @@ def test_per_user_daily_limit_overrides_the_default(user, settings):
 def test_too_many_running_entries_per_user_is_rate_limited(user, settings):
     settings.DIARY_MAX_RUNNING_PER_USER = 1
     start(user, make_entry(user))
-    with pytest.raises(services.RateLimited):
+    with pytest.raises(RateLimited):
         start(user, make_entry(user))
 
 
 @pytest.mark.django_db
 def test_finish_done_publishes_text_but_failure_keeps_the_previous_text(user, entry):
     ok = start(user, entry)
-    services.generation_finish(generation_id=ok.generation.pk, status="done", text="good", seq=3)
+    generation_finish(generation_id=ok.generation.pk, status="done", text="good", seq=3)
     bad = start(user, entry)
-    services.generation_finish(
+    generation_finish(
         generation_id=bad.generation.pk,
         status="failed",
         text="parti",
@@ -146,13 +154,13 @@ def test_finish_done_publishes_text_but_failure_keeps_the_previous_text(user, en
 @pytest.mark.django_db
 def test_sweeper_interrupts_stale_generations_keeping_the_checkpoint(user, entry):
     running = start(user, entry).generation
-    services.generations_checkpoint(texts={running.pk: ("so far", 4)}, alive=[running.pk])
+    generations_checkpoint(texts={running.pk: ("so far", 4)}, alive=[running.pk])
     fresh_entry = make_entry(user)
     fresh = start(user, fresh_entry).generation
     Generation.objects.filter(pk=running.pk).update(
         heartbeat_at=timezone.now() - dt.timedelta(seconds=60)
     )
-    assert services.generations_sweep_stale(stale_after=15) == 1
+    assert generations_sweep_stale(stale_after=15) == 1
     running.refresh_from_db()
     fresh.refresh_from_db()
     assert (running.status, running.text, running.seq) == ("interrupted", "so far", 4)
@@ -169,13 +177,13 @@ def test_checkpoint_saves_text_and_heartbeat_but_never_touches_a_finished_genera
     quiet = start(user, make_entry(user)).generation
     old = timezone.now() - dt.timedelta(seconds=30)
     Generation.objects.filter(pk__in=[running.pk, quiet.pk]).update(heartbeat_at=old)
-    services.generations_checkpoint(texts={running.pk: ("part", 3)}, alive=[running.pk, quiet.pk])
+    generations_checkpoint(texts={running.pk: ("part", 3)}, alive=[running.pk, quiet.pk])
     running.refresh_from_db()
     quiet.refresh_from_db()
     assert (running.text, running.seq) == ("part", 3) and running.heartbeat_at > old
     assert quiet.text == "" and quiet.heartbeat_at > old
-    services.generation_finish(generation_id=running.pk, status="done", text="whole", seq=9)
-    services.generations_checkpoint(texts={running.pk: ("late", 4)}, alive=[running.pk])
+    generation_finish(generation_id=running.pk, status="done", text="whole", seq=9)
+    generations_checkpoint(texts={running.pk: ("late", 4)}, alive=[running.pk])
     running.refresh_from_db()
     assert (running.status, running.text, running.seq) == ("done", "whole", 9)
 
@@ -195,8 +203,8 @@ def test_sweep_management_command(user, entry):
 
 @pytest.mark.django_db
 def test_edit_keeps_the_previous_text(user, entry):
-    services.entry_update_text(entry=entry, text="first version")
-    services.entry_update_text(entry=entry, text="second version")
+    entry_update_text(entry=entry, text="first version")
+    entry_update_text(entry=entry, text="second version")
     entry.refresh_from_db()
     assert entry.text == "second version" and entry.writer == "owner"
     assert list(EntryEdit.objects.filter(entry=entry).values_list("previous_text", "text")) == [

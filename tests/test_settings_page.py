@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import timezone, translation
 
-from diaries import services
 from diaries.models import DiaryEntry, EntryEdit, Generation, GenerationStatus, Profile
+from diaries.services.accounts import account_delete, profile_get
+from diaries.services.entries import entry_update_text
 
 from .conftest import make_entry, make_user
 
@@ -50,7 +51,7 @@ def settings_post(**overrides: str) -> dict[str, str]:
 
 
 def test_settings_page_shows_the_current_settings_and_links(signed_in, user):
-    profile = services.profile_get(user=user)
+    profile = profile_get(user=user)
     profile.default_tone = "warm"
     profile.time_zone = "Europe/Paris"
     profile.save()
@@ -157,7 +158,7 @@ def test_the_language_switcher_works_for_visitors_too(client):
 def test_an_unknown_language_from_the_switcher_is_ignored(signed_in, user):
     signed_in.post("/i18n/setlang/", {"language": "xx", "next": "/"})
 
-    assert services.profile_get(user=user).ui_language == ""
+    assert profile_get(user=user).ui_language == ""
 
 
 def test_every_page_has_the_language_switcher(client, signed_in):
@@ -175,7 +176,7 @@ def far_apart_zones() -> tuple[str, str]:
 
 @pytest.mark.parametrize("zone", far_apart_zones())
 def test_today_is_the_persons_own_today(signed_in, user, zone):
-    profile = services.profile_get(user=user)
+    profile = profile_get(user=user)
     profile.time_zone = zone
     profile.save()
     their_today = dt.datetime.now(zoneinfo.ZoneInfo(zone)).date()
@@ -186,7 +187,7 @@ def test_today_is_the_persons_own_today(signed_in, user, zone):
 
 
 def test_times_are_shown_in_the_persons_time_zone(signed_in, user):
-    profile = services.profile_get(user=user)
+    profile = profile_get(user=user)
     profile.time_zone = "Asia/Tokyo"
     profile.save()
     entry = make_entry(user)
@@ -236,9 +237,9 @@ def test_deleting_the_account_removes_everything_of_theirs_and_logs_out(client):
     keeper = make_user()
     kept = make_entry(keeper)
     entry = make_entry(user)
-    services.entry_update_text(entry=entry, text="Edited.")
+    entry_update_text(entry=entry, text="Edited.")
     Generation.objects.create(entry=entry, status="done", text="x", writer="offline", tone="plain")
-    services.profile_get(user=user)
+    profile_get(user=user)
     client.force_login(user)
 
     response = client.post("/accounts/delete/", {"password": PASSWORD})
@@ -261,7 +262,7 @@ def test_deleting_an_account_stops_its_running_generations_first(user):
         entry=entry, status=GenerationStatus.GENERATING, writer="offline", tone="plain"
     )
 
-    services.account_delete(user=user, wait=0.5)
+    account_delete(user=user, wait=0.5)
 
     assert not get_user_model().objects.filter(pk=user.pk).exists()
     assert not Generation.objects.exists()
@@ -275,7 +276,7 @@ def test_deleting_an_account_stops_its_running_generations_first(user):
 async def test_language_and_time_zone_apply_under_asgi_too(async_client):
     def prepare():
         user = make_user()
-        profile = services.profile_get(user=user)
+        profile = profile_get(user=user)
         profile.ui_language, profile.time_zone = "ja", "Pacific/Kiritimati"
         profile.save()
         return user

@@ -8,7 +8,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from diaries import services
+from diaries.exceptions import NotFound
 from diaries.models import (
     DiaryEntry,
     ModerationAction,
@@ -18,6 +18,10 @@ from diaries.models import (
     ReportStatus,
     text_digest,
 )
+from diaries.services.accounts import profile_get
+from diaries.services.entries import entry_update_text
+from diaries.services.moderation import entry_hide, entry_restore, report_resolve
+from diaries.services.sharing import entry_report, entry_share
 
 from .conftest import make_entry, make_user
 
@@ -55,7 +59,7 @@ def written(user, text: str = "Dear diary, the river was calm.", **fields) -> Di
 
 
 def shared(user, **fields) -> DiaryEntry:
-    return services.entry_share(user=user, entry=written(user, **fields))
+    return entry_share(user=user, entry=written(user, **fields))
 
 
 def share_url(entry: DiaryEntry) -> str:
@@ -141,7 +145,7 @@ def test_the_shared_page_is_public_read_only_noindex_and_private_data_free(clien
 
 
 def test_the_shared_page_names_the_author_by_display_name(client, owner):
-    profile = services.profile_get(user=owner)
+    profile = profile_get(user=owner)
     profile.display_name = "Aiko S."
     profile.save()
     entry = shared(owner)
@@ -164,7 +168,7 @@ def test_the_owner_revokes_and_the_link_stops_working(client, owner):
     assert not entry.is_shared and entry.share_token is None
     assert client.get(url).status_code == 404
     assert ModerationEvent.objects.filter(action=ModerationAction.ENTRY_UNSHARED).count() == 1
-    again = services.entry_share(user=owner, entry=entry)
+    again = entry_share(user=owner, entry=entry)
     assert share_url(again) != url and client.get(url).status_code == 404
 
 
@@ -183,15 +187,15 @@ def test_model_text_not_yet_checked_is_not_published(client, owner):
     entry = written(owner, sharing="link", share_token="direct-token-456")
 
     assert client.get("/s/direct-token-456/").status_code == 404
-    services.entry_share(user=owner, entry=entry)  # checks it
+    entry_share(user=owner, entry=entry)  # checks it
     assert client.get("/s/direct-token-456/").status_code == 200
 
 
 def test_the_owners_own_text_needs_no_check(client, owner):
     entry = make_entry(owner)
-    services.entry_update_text(entry=entry, text="Written by me.")
+    entry_update_text(entry=entry, text="Written by me.")
 
-    entry = services.entry_share(user=owner, entry=entry)
+    entry = entry_share(user=owner, entry=entry)
 
     assert "Written by me." in client.get(share_url(entry)).text
 
@@ -202,7 +206,7 @@ def test_the_owners_own_text_needs_no_check(client, owner):
 def test_a_hidden_entrys_link_stops_working_and_the_owner_sees_why(client, owner):
     entry = shared(owner)
     moderator = make_user()
-    services.entry_hide(actor=moderator, entry=entry, reason="Names a private person.")
+    entry_hide(actor=moderator, entry=entry, reason="Names a private person.")
 
     assert client.get(share_url(entry)).status_code == 404
     client.force_login(owner)
@@ -212,7 +216,7 @@ def test_a_hidden_entrys_link_stops_working_and_the_owner_sees_why(client, owner
     response = client.post(reverse("diaries:entry_share", args=[entry.pk]), follow=True)
     assert "A moderator hid this entry, so it cannot be shared." in response.text
 
-    services.entry_restore(actor=moderator, entry=entry)
+    entry_restore(actor=moderator, entry=entry)
     client.logout()
     assert client.get(share_url(entry)).status_code == 200
 
@@ -283,7 +287,7 @@ def test_one_open_report_per_person_and_entry(client, owner, reader):
 
     assert "already reported" in response.text
     assert Report.objects.count() == 1
-    services.report_resolve(actor=make_user(), report=Report.objects.get())
+    report_resolve(actor=make_user(), report=Report.objects.get())
     client.post(report_url(entry), {"reason": "hate"})
     assert Report.objects.count() == 2  # a closed report does not count
 
@@ -325,12 +329,12 @@ def test_the_owner_cannot_report_their_own_entry(client, owner):
 def test_an_unshared_or_hidden_entry_cannot_be_reported(client, owner, reader):
     entry = shared(owner)
     url = report_url(entry)
-    services.entry_hide(actor=make_user(), entry=entry, reason="spam")
+    entry_hide(actor=make_user(), entry=entry, reason="spam")
 
     assert client.get(url).status_code == 404
     assert client.post(url, {"reason": "spam"}).status_code == 404
-    with pytest.raises(services.NotFound):
-        services.entry_report(user=reader, entry=entry, reason="spam")
+    with pytest.raises(NotFound):
+        entry_report(user=reader, entry=entry, reason="spam")
 
 
 def test_the_report_page_is_noindex_and_shows_only_the_text(client, owner, reader):

@@ -12,7 +12,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.utils import timezone
 
-from diaries import services
 from diaries.models import (
     DiaryEntry,
     EntryEdit,
@@ -21,6 +20,8 @@ from diaries.models import (
     GenerationStatus,
     text_digest,
 )
+from diaries.services.accounts import profile_get
+from diaries.services.entries import entry_create, entry_update_text
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ INPUT_KEYS = ("date", "morning", "afternoon", "evening", "notes", "tone", "langu
 def new_entry(owner, **fields: Any) -> DiaryEntry:
     inputs = {"morning": "ran by the river", "afternoon": "lunch with Aiko"}
     extra = {k: fields.pop(k) for k in list(fields) if k not in INPUT_KEYS}
-    entry = services.entry_create(user=owner, **{**inputs, **fields})
+    entry = entry_create(user=owner, **{**inputs, **fields})
     if extra:
         for name, value in extra.items():
             setattr(entry, name, value)
@@ -289,7 +290,7 @@ def test_detail_names_an_openai_compatible_model(signed_in, owner):
 
 def test_detail_says_when_the_owner_edited_the_text(signed_in, owner):
     entry = new_entry(owner, text="first")
-    services.entry_update_text(entry=entry, text="mine now")
+    entry_update_text(entry=entry, text="mine now")
 
     html = signed_in.get(f"/entries/{entry.pk}/").text
 
@@ -382,7 +383,7 @@ def test_detail_lists_the_version_history(signed_in, owner):
     entry.text = "The first version."
     entry.status = EntryStatus.DONE
     entry.save()
-    services.entry_update_text(entry=entry, text="My own version.")
+    entry_update_text(entry=entry, text="My own version.")
 
     html = signed_in.get(f"/entries/{entry.pk}/").text
 
@@ -501,7 +502,7 @@ def test_shared_entry_shows_only_date_text_and_name(client, owner):
 
 
 def test_shared_entry_uses_the_display_name(client, owner):
-    profile = services.profile_get(user=owner)
+    profile = profile_get(user=owner)
     profile.display_name = "Aiko S."
     profile.save()
     new_entry(owner, text="Hello", sharing="link", share_token="tok-456")

@@ -12,8 +12,11 @@ from django.contrib.auth.models import Group
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import selectors, services
+from .. import selectors
+from ..exceptions import DiaryError
 from ..models import Account, ModerationAction, Profile
+from ..services.accounts import user_deactivate, user_reactivate, user_set_daily_limit
+from ..services.moderation import moderation_event_record
 from .common import EVERYWHERE, ModerationActionForm, action_reason, per_row
 from .lookups import DeclaredLookupsOnly
 
@@ -106,7 +109,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # Nothing of the user row itself is edited here: only the limit, through its service.
-        services.user_set_daily_limit(
+        user_set_daily_limit(
             actor=request.user,
             user=obj,
             limit=form.cleaned_data["daily_generation_limit"],
@@ -135,7 +138,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         profile = getattr(obj, "diary_profile", None)
         own = profile.daily_generation_limit if profile is not None else None
         if own is None:
-            return gettext("%(n)d (default)") % {"n": services.daily_limit_for(user=obj)}
+            return gettext("%(n)d (default)") % {"n": selectors.daily_limit_for(user=obj)}
         return str(own)
 
     @admin.action(
@@ -147,8 +150,8 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         reason = action_reason(request)
         for account in queryset:
             try:
-                stopped = services.user_deactivate(actor=request.user, user=account, reason=reason)
-            except services.ServiceError as exc:
+                stopped = user_deactivate(actor=request.user, user=account, reason=reason)
+            except DiaryError as exc:
                 self.message_user(request, f"{account}: {exc.message}", messages.WARNING)
                 continue
             self.message_user(
@@ -165,9 +168,7 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda account: services.user_reactivate(
-                actor=request.user, user=account, reason=reason
-            ),
+            lambda account: user_reactivate(actor=request.user, user=account, reason=reason),
             gettext("%(row)s: reactivated."),
         )
 
@@ -189,7 +190,7 @@ class UserAdmin(DeclaredLookupsOnly, DjangoUserAdmin):
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)  # deactivation closes the sockets
         if change and "is_active" in form.changed_data:
-            services.moderation_event_record(
+            moderation_event_record(
                 action=(
                     ModerationAction.USER_REACTIVATED
                     if obj.is_active

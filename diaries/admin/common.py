@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import services
+from ..exceptions import DiaryError
 from ..models import DiaryEntry
 
 # Actions run from the list (on the selected rows) and from an object's own page.
@@ -65,7 +65,7 @@ def per_row(
     for row in rows:
         try:
             act(row)
-        except services.ServiceError as exc:
+        except DiaryError as exc:
             model_admin.message_user(request, f"{row}: {exc.message}", messages.WARNING)
         else:
             model_admin.message_user(request, done % {"row": row}, messages.SUCCESS)

@@ -9,8 +9,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import selectors, services
+from .. import selectors
 from ..models import DiaryEntry, Generation, ModerationEvent, ModerationState, Report
+from ..services.checks import entry_text_check
+from ..services.moderation import entry_clear_flag, entry_hide, entry_restore, entry_share_revoke
 from .common import (
     EVERYWHERE,
     ModerationActionForm,
@@ -270,7 +272,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_hide(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_hide(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: hidden."),
         )
 
@@ -283,7 +285,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_restore(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_restore(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: restored."),
         )
 
@@ -298,7 +300,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_clear_flag(actor=request.user, entry=entry, reason=reason),
+            lambda entry: entry_clear_flag(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: flag cleared."),
         )
 
@@ -311,9 +313,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             self,
             request,
             queryset,
-            lambda entry: services.entry_share_revoke(
-                actor=request.user, entry=entry, reason=reason
-            ),
+            lambda entry: entry_share_revoke(actor=request.user, entry=entry, reason=reason),
             gettext("%(row)s: share link revoked."),
         )
 
@@ -327,7 +327,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             if not entry.text:
                 self.message_user(request, f"{entry}: {gettext('no text')}", messages.WARNING)
                 continue
-            verdict = services.entry_text_check(entry=entry)
+            verdict = entry_text_check(entry=entry)
             if verdict is None:
                 text, level = gettext("the check could not run."), messages.WARNING
             elif verdict.flagged:

@@ -7,8 +7,10 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import selectors, services
+from .. import selectors
+from ..exceptions import DiaryError
 from ..models import ModerationState, Report, ReportStatus
+from ..services.moderation import entry_hide, report_resolve
 from .common import (
     EVERYWHERE,
     ModerationActionForm,
@@ -115,8 +117,8 @@ class ReportAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
                 continue
             try:
                 if entry.moderation_state != ModerationState.HIDDEN:
-                    services.entry_hide(actor=request.user, entry=entry, reason=reason)
-            except services.ServiceError as exc:
+                    entry_hide(actor=request.user, entry=entry, reason=reason)
+            except DiaryError as exc:
                 self.message_user(request, f"{entry}: {exc.message}", messages.WARNING)
                 continue
             self.message_user(request, gettext("%(row)s: hidden.") % {"row": entry})
@@ -136,7 +138,7 @@ class ReportAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
             self,
             request,
             reports,
-            lambda report: services.report_resolve(
+            lambda report: report_resolve(
                 actor=request.user, report=report, status=status, note=note
             ),
             done,

@@ -6,12 +6,10 @@ from django import template
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from diaries.moderation import (
-    NullChecker,
-    OpenAIModerationChecker,
-    WordListChecker,
-    checker_from_settings,
-)
+from diaries.checkers.base import NullChecker
+from diaries.checkers.openai import OpenAIModerationChecker
+from diaries.checkers.wordlist import WordListChecker
+from diaries.services.checks import checker_from_settings
 
 register = template.Library()
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from diaries import services
+from diaries.services.generations import generations_sweep_stale
 
 
 class Command(BaseCommand):
@@ -18,5 +18,5 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, stale_after: float | None = None, **options) -> None:
-        swept = services.generations_sweep_stale(stale_after=stale_after)
+        swept = generations_sweep_stale(stale_after=stale_after)
         self.stdout.write(f"{swept} generation(s) marked interrupted")

@@ -1,0 +1,377 @@
+"""A generation's life in the database: start, checkpoint, end, sweep, stop.
+
+All functions are synchronous (transactions do not work in async code); the runner
+(diaries.generation) calls them through `database_sync_to_async`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import realtime, selectors
+from ..checkers.base import CheckerError, Verdict
+from ..exceptions import Busy, RateLimited
+from ..models import DiaryEntry, EntryStatus, Generation, GenerationStatus
+from .checks import entry_check_apply
+from .usage import usage_generation_take, usage_tokens_add
+
+logger = logging.getLogger(__name__)
+
+
+INTERRUPTED_MESSAGE = (
+    "The server stopped while this entry was being written. The text so far is kept; "
+    "press Retry to write it again."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StartResult:
+    entry: DiaryEntry
+    generation: Generation
+    created: bool  # False: a repeated request_id, answered by the existing generation
+
+
+def generation_start(
+    *,
+    user,
+    entry: DiaryEntry,
+    writer_name: str,
+    model_name: str,
+    request_id: str | None = None,
+    owner_channel: str = "",
+) -> StartResult:
+    """Start a generation of `entry`, atomically: one running generation per entry.
+
+    Raises Busy when one is already running (guarantee 2), QuotaExceeded past the daily limit,
+    RateLimited when the user already has too many entries being written. A repeated
+    `request_id` returns the existing generation and starts nothing.
+
+    A new `entry` (unsaved, from entry_build) is saved here, only when the start is accepted:
+    a refused start saves nothing, an accepted one saves the inputs before any model call
+    (guarantee 1). The user's row is locked for the checks, so that two starts of one user
+    (two tabs, two entries) cannot both pass them; the quota counts the user's DailyUsage row,
+    which deleting entries does not lower.
+    """
+    new = entry.pk is None
+    try:
+        with transaction.atomic():
+            locked = entry
+            if not new:
+                locked = DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
+            owner = (
+                get_user_model()
+                .objects.select_for_update(of=("self",))
+                .select_related("diary_profile")
+                .get(pk=user.pk)
+            )
+            if request_id:  # a repeated request_id starts nothing
+                existing = selectors.generation_for_request(user=user, request_id=request_id)
+                if existing is not None:
+                    return StartResult(entry=existing.entry, generation=existing, created=False)
+            running = Generation.objects.filter(
+                entry__owner=user, status=GenerationStatus.GENERATING
+            ).aggregate(
+                total=Count("pk"),
+                this_entry=Count("pk", filter=Q(entry_id=locked.pk)),
+            )
+            if not new and running["this_entry"]:
+                raise Busy(_("This entry is already being written."), entry=locked.pk)
+            if running["total"] >= settings.DIARY_MAX_RUNNING_PER_USER:
+                raise RateLimited(
+                    _("You already have %(n)d entries being written. Wait for one to finish.")
+                    % {"n": running["total"]},
+                    entry=locked.pk,
+                )
+            usage_generation_take(
+                user=user, limit=selectors.daily_limit_of(user=owner), new=new, entry_id=locked.pk
+            )
+            now = timezone.now()
+            if new:  # saved as a row of its own: a refused start leaves `entry` unsaved
+                locked = DiaryEntry.objects.create(
+                    owner=user,
+                    status=EntryStatus.GENERATING,
+                    **{name: getattr(entry, name) for name in DiaryEntry.INPUT_FIELDS},
+                )
+            else:
+                locked.status = EntryStatus.GENERATING
+                locked.updated_at = now
+                DiaryEntry.objects.filter(pk=locked.pk).update(status=locked.status, updated_at=now)
+            generation = Generation.objects.create(
+                entry=locked,
+                status=GenerationStatus.GENERATING,
+                writer=writer_name,
+                model_name=model_name,
+                tone=locked.tone,
+                language=locked.language,
+                request_id=request_id or None,
+                owner_channel=owner_channel,
+                started_at=now,
+                heartbeat_at=now,
+            )
+    except IntegrityError:
+        # Lost a race: another request started this entry, or used this request_id.
+        if request_id:
+            existing = selectors.generation_for_request(user=user, request_id=request_id)
+            if existing is not None:
+                return StartResult(entry=existing.entry, generation=existing, created=False)
+        raise Busy(_("This entry is already being written."), entry=entry.pk) from None
+    return StartResult(entry=locked, generation=generation, created=True)
+
+
+@transaction.atomic
+def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int]) -> None:
+    """One process's checkpoint: the partial text of the generations in `texts` (id → text,
+    seq) and the heartbeat of every generation in `alive`. Finished ones are left alone."""
+    now = timezone.now()
+    running = Generation.objects.filter(status=GenerationStatus.GENERATING)
+    if texts:
+        # One prepared UPDATE run for every generation by the driver (executemany). The ORM
+        # built a statement per row (or, with bulk_update, a CASE per field per row) in Python
+        # in the database thread, holding the GIL for tens of milliseconds a second at 100
+        # streams, which stalled the event loop (docs/benchmark.md).
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                _checkpoint_sql(connection.vendor),
+                [
+                    (text, seq, stamp, generation_id, GenerationStatus.GENERATING.value)
+                    for generation_id, (text, seq) in texts.items()
+                ],
+            )
+    quiet = [gid for gid in alive if gid not in texts]
+    if quiet:
+        running.filter(pk__in=quiet).update(heartbeat_at=now)
+
+
+@lru_cache(maxsize=4)
+def _checkpoint_sql(vendor: str) -> str:
+    """The checkpoint's UPDATE: names from the model (its documented `_meta` API), quoted by the
+    backend; every value a parameter."""
+    meta, quote = Generation._meta, connection.ops.quote_name
+    text, seq, heartbeat, status = (
+        quote(meta.get_field(name).column) for name in ("text", "seq", "heartbeat_at", "status")
+    )
+    return (
+        f"UPDATE {quote(meta.db_table)} SET {text} = %s, {seq} = %s, {heartbeat} = %s "  # noqa: S608
+        f"WHERE {quote(meta.pk.column)} = %s AND {status} = %s"
+    )
+
+
+@transaction.atomic
+def generation_finish(
+    *,
+    generation_id: int,
+    status: str,
+    text: str,
+    seq: int,
+    error_code: str = "",
+    error_message: str = "",
+    finish_reason: str = "",
+    usage: dict | None = None,
+    time_to_first_token_ms: int | None = None,
+    duration_ms: int | None = None,
+    check: tuple[Verdict | None, CheckerError | None] | None = None,
+) -> Generation:
+    """Save a generation's end, and publish its text to the entry when it is the entry's text.
+
+    done and cancelled (the owner chose to stop) become the entry's text; failed, filtered and
+    interrupted keep the entry's previous text and leave theirs in the generation for a retry.
+    """
+    # The generation and its entry, locked in one statement until the end is saved.
+    generation = (
+        Generation.objects.select_related("entry")
+        .select_for_update(of=("self", "entry"))
+        .get(pk=generation_id)
+    )
+    entry = generation.entry
+    counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
+    usage = usage or {}
+    generation.status = status
+    generation.text = text
+    generation.seq = seq
+    generation.error_code = error_code
+    generation.error_message = error_message
+    generation.finish_reason = finish_reason
+    generation.prompt_tokens = usage.get("prompt_tokens")
+    generation.completion_tokens = usage.get("completion_tokens")
+    generation.total_tokens = usage.get("total_tokens")
+    generation.time_to_first_token_ms = time_to_first_token_ms
+    generation.duration_ms = duration_ms
+    generation.finished_at = generation.heartbeat_at = timezone.now()
+    fields = _entry_follow_fields(generation, entry)
+    Generation.objects.filter(pk=generation.pk).update(
+        **{name: getattr(generation, name) for name in _FINISH_FIELDS}
+    )
+    if generation.total_tokens and not counted:
+        usage_tokens_add(
+            user_id=entry.owner_id,
+            day=timezone.localdate(generation.started_at),
+            tokens=generation.total_tokens,
+        )
+    if check is not None:  # an in-process checker's verdict, recorded with the end
+        verdict, error = check
+        fields += entry_check_apply(
+            entry, text=text, verdict=verdict, error=error, generation_id=generation.pk
+        )
+    if fields:  # one UPDATE of the entry for what the end and the checker's verdict change
+        DiaryEntry.objects.filter(pk=entry.pk).update(
+            **{name: getattr(entry, name) for name in dict.fromkeys(fields)}
+        )
+    return generation
+
+
+_FINISH_FIELDS = (
+    "status",
+    "text",
+    "seq",
+    "error_code",
+    "error_message",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "time_to_first_token_ms",
+    "duration_ms",
+    "finished_at",
+    "heartbeat_at",
+)
+
+
+def _entry_follow_generation(generation: Generation) -> None:
+    entry = DiaryEntry.objects.select_for_update().get(pk=generation.entry_id)
+    fields = _entry_follow_fields(generation, entry)
+    if fields:
+        entry.save(update_fields=fields)
+
+
+def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]:
+    """Set the locked `entry`'s status (and text) from its latest generation, `generation`;
+    the fields to save, none when a newer generation owns the entry."""
+    if selectors.generation_latest_id(entry_id=entry.pk) != generation.pk:
+        return []  # a newer generation owns the entry's status now
+    fields = ["status", "updated_at"]
+    entry.status = generation.status
+    entry.updated_at = timezone.now()  # auto_now, which update() does not apply
+    if generation.status in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and (
+        generation.text or generation.status == GenerationStatus.DONE
+    ):
+        entry.text = generation.text
+        entry.writer = generation.writer
+        entry.model_name = generation.model_name
+        fields += ["text", "writer", "model_name"]
+    return fields
+
+
+def generations_sweep_stale(*, stale_after: float | None = None) -> int:
+    """Turn running generations whose heartbeat is stale into `interrupted` (a crashed server).
+
+    The last checkpoint's text is kept. Returns how many were swept.
+    """
+    seconds = settings.DIARY_HEARTBEAT_STALE_SECONDS if stale_after is None else stale_after
+    cutoff = timezone.now() - dt.timedelta(seconds=seconds)
+    swept = 0
+    stale_ids = list(
+        Generation.objects.filter(
+            status=GenerationStatus.GENERATING, heartbeat_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for generation_id in stale_ids:
+        with transaction.atomic():
+            generation = (
+                Generation.objects.select_for_update()
+                .filter(
+                    pk=generation_id, status=GenerationStatus.GENERATING, heartbeat_at__lt=cutoff
+                )
+                .first()
+            )
+            if generation is None:
+                continue
+            generation.status = GenerationStatus.INTERRUPTED
+            generation.error_code = "interrupted"
+            generation.error_message = INTERRUPTED_MESSAGE
+            generation.finished_at = timezone.now()
+            generation.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+            _entry_follow_generation(generation)
+            swept += 1
+    if swept:
+        logger.warning("swept %d stale generation(s) to interrupted", swept)
+    return swept
+
+
+def generation_cancel_orphan(*, generation_id: int) -> Generation | None:
+    """Cancel a running generation whose owning process is gone, keeping its checkpoint."""
+    with transaction.atomic():
+        generation = (
+            Generation.objects.select_for_update()
+            .filter(pk=generation_id, status=GenerationStatus.GENERATING)
+            .first()
+        )
+        if generation is None:
+            return None
+        generation.status = GenerationStatus.CANCELLED
+        generation.finished_at = timezone.now()
+        generation.save(update_fields=["status", "finished_at"])
+        _entry_follow_generation(generation)
+        return generation
+
+
+def generation_stop(*, generation: Generation) -> None:
+    """Stop a running generation wherever it runs (its text is kept).
+
+    The process running it is asked over the channel layer; when that process is gone, the
+    generation is cancelled here with its last checkpoint, and its watchers are told.
+    """
+    layer = get_channel_layer()
+    if generation.owner_channel and selectors.generation_is_fresh(generation):
+        async_to_sync(layer.send)(
+            generation.owner_channel, {"type": "hub.cancel", "entry": generation.entry_id}
+        )
+        return
+    ended = generation_cancel_orphan(generation_id=generation.pk)
+    if ended is not None:
+        async_to_sync(layer.group_send)(
+            realtime.entry_group(ended.entry_id),
+            {
+                "type": "diary.done",
+                "entry": ended.entry_id,
+                "generation": ended.pk,
+                "status": ended.status,
+                "text": ended.text,
+                "seq": ended.seq,
+                "usage": None,
+                "finish_reason": "",
+            },
+        )
+
+
+def user_sockets_and_generations_stop(*, user, reason: str) -> int:
+    """Close a user's sockets everywhere and stop their running generations (text kept).
+
+    Returns how many generations were asked to stop.
+    """
+    realtime.sockets_close_for_user(user_id=user.pk, reason=reason)
+    running = list(Generation.objects.filter(entry__owner=user, status=GenerationStatus.GENERATING))
+    for generation in running:
+        generation_stop(generation=generation)
+    return len(running)
+
+
+def generations_wait(generations, wait: float) -> None:
+    """Wait up to `wait` seconds until none of `generations` is running (their ends saved)."""
+    deadline = time.monotonic() + wait
+    running = generations.filter(status=GenerationStatus.GENERATING)
+    while running.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
