@@ -33,7 +33,8 @@ from . import realtime
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
 from .services import checks, generations
-from .writers import Finish, Writer, WriterError, WriterRequest, writer_from_settings
+from .writer_settings import writer_from_settings
+from .writers import Finish, Writer, WriterError, WriterRequest
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ from .forms import (
 )
 from .models import DiaryEntry, Generation, GenerationStatus, Language, Report, Tone
 from .services import accounts, entries, sharing
-from .writers import writer_from_settings
+from .writer_settings import writer_from_settings
 
 logger = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ from .. import realtime, selectors
 from ..checkers.base import CheckerError, Verdict
 from ..exceptions import Busy, RateLimited
 from ..models import DiaryEntry, EntryStatus, Generation, GenerationStatus
+from ..realtime import events
 from .checks import entry_check_apply
 from .usage import usage_generation_take, usage_tokens_add
 
@@ -337,23 +338,20 @@ def generation_stop(*, generation: Generation) -> None:
     layer = get_channel_layer()
     if generation.owner_channel and selectors.generation_is_fresh(generation):
         async_to_sync(layer.send)(
-            generation.owner_channel, {"type": "hub.cancel", "entry": generation.entry_id}
+            generation.owner_channel, events.cancel_request(entry=generation.entry_id)
         )
         return
     ended = generation_cancel_orphan(generation_id=generation.pk)
     if ended is not None:
         async_to_sync(layer.group_send)(
             realtime.entry_group(ended.entry_id),
-            {
-                "type": "diary.done",
-                "entry": ended.entry_id,
-                "generation": ended.pk,
-                "status": ended.status,
-                "text": ended.text,
-                "seq": ended.seq,
-                "usage": None,
-                "finish_reason": "",
-            },
+            events.done(
+                entry=ended.entry_id,
+                generation=ended.pk,
+                status=ended.status,
+                text=ended.text,
+                seq=ended.seq,
+            ),
         )
 
 
