@@ -160,6 +160,17 @@ def session_cookie_for(user) -> str:
     return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
 
 
+# A generation's inputs as the socket takes them (the in-process tests).
+INPUTS = {
+    "action": "generate",
+    "morning": "ran by the river",
+    "afternoon": "lunch with Aiko",
+    "evening": "",
+    "tone": "warm",
+    "language": "en",
+}
+
+
 async def connect(
     user=None,
     *,

@@ -12,7 +12,7 @@ from django.contrib.sessions.models import Session
 from diaries.models import DiaryEntry, Generation
 from diaries.writers import Finish, WriterError
 
-from .conftest import ScriptedWriter, connect, make_entry, make_user
+from .conftest import INPUTS, ScriptedWriter, connect, make_entry, make_user
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -27,16 +27,6 @@ def generations(entry_id: int) -> list[Generation]:
 
 def entry_row(entry_id: int) -> DiaryEntry:
     return DiaryEntry.objects.get(pk=entry_id)
-
-
-INPUTS = {
-    "action": "generate",
-    "morning": "ran by the river",
-    "afternoon": "lunch with Aiko",
-    "evening": "",
-    "tone": "warm",
-    "language": "en",
-}
 
 
 # --- handshake -------------------------------------------------------------------------------

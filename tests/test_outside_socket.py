@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .support.servers import RawWebSocket, Server, vm_rss
+from .support.servers import INPUTS, RawWebSocket, Server, vm_rss
 
 pytestmark = [pytest.mark.outside]
 
@@ -29,15 +29,6 @@ MAX_MESSAGE = 16384  # DIARY_MAX_MESSAGE_BYTES
 MAX_SOCKETS = 5  # DIARY_MAX_SOCKETS_PER_USER: a leaked place shows after a few closes
 CLOSE_TOO_BIG, CLOSE_TRY_AGAIN_LATER = 4009, 4013
 names = itertools.count(1)
-
-INPUTS = {
-    "action": "generate",
-    "morning": "walked the dog along the river and watched the herons",
-    "afternoon": "long meeting about the budget, then coffee with Ken",
-    "evening": "cooked curry and read a novel until late",
-    "tone": "reflective",
-    "language": "en",
-}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +41,6 @@ def srv(tmp_path_factory) -> Iterator[Server]:
         DIARY_MAX_SOCKETS_PER_USER=str(MAX_SOCKETS),
         DIARY_SNAPSHOT_TIMEOUT="30",  # the `watch` throttle is not reset within a test
         DIARY_USER_MESSAGES_PER_SECOND="1000",
-        DIARY_SIGNUPS_PER_HOUR="1000",  # every test signs up a newcomer from 127.0.0.1
         DIARY_LOG_LEVEL="INFO",
     )
     try:

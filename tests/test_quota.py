@@ -24,17 +24,9 @@ from diaries.models import DiaryEntry, Generation
 from diaries.services.entries import entry_build, entry_delete
 from diaries.services.generations import generation_finish, generation_start
 
-from .conftest import make_entry, make_user
+from .conftest import INPUTS, make_entry, make_user
 
 PASSWORD = "a-long-diary-passphrase-42"
-INPUTS = {
-    "action": "generate",
-    "morning": "ran by the river",
-    "afternoon": "lunch with Aiko",
-    "evening": "",
-    "tone": "warm",
-    "language": "en",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -14,12 +14,8 @@ sooner, close 4013 when asked again and again.
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import json
 import os
-import select
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +30,7 @@ from diaries.models import GenerationStatus
 
 from .conftest import make_entry, make_user
 from .support.openai_server import Script, ScriptedOpenAIServer
-from .support.servers import INPUTS, Server, record, wait_for
+from .support.servers import INPUTS, RawWebSocket, Server, record, wait_for
 
 # A generation of about 880 KB, streamed as fast as the upstream can: its frames (the delta or
 # two, then `done` with the whole text) come to 1.7 MB. (autobahn refuses to send one message over
@@ -86,46 +82,11 @@ def live(tmp_path_factory, upstream) -> Iterator[tuple[Server, str]]:
         srv.stop()
 
 
-class NonReader:
+class NonReader(RawWebSocket):
     """A raw WebSocket client that completes the handshake, sends, and never reads again."""
 
-    def __init__(self, srv: Server, cookie: str) -> None:
-        self.sock = socket.socket()
-        # Small receive buffer (the kernel doubles it): the server's bytes back up quickly.
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.sock.connect(("127.0.0.1", srv.port))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET /ws/diary/ HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Origin: {srv.base}\r\nCookie: {cookie}\r\n\r\n"
-            ).encode()
-        )
-        head = b""
-        while b"\r\n\r\n" not in head:  # the 101 response, byte by byte: nothing more is read
-            byte = self.sock.recv(1)
-            assert byte, "closed during the handshake"
-            head += byte
-        assert b" 101 " in head.split(b"\r\n", 1)[0], head
-
     def send(self, message: dict) -> None:
-        payload = json.dumps(message).encode()
-        n = len(payload)
-        head = bytes((0x81, 0x80 | n)) if n < 126 else bytes((0x81, 0xFE)) + n.to_bytes(2, "big")
-        mask = os.urandom(4)
-        with contextlib.suppress(ConnectionResetError, BrokenPipeError):  # dropped: see below
-            self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-    def reset_by_server(self) -> bool:
-        """True once the server has dropped the connection (RST: POLLERR / POLLHUP)."""
-        poller = select.poll()
-        poller.register(self.sock, select.POLLIN)
-        return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in poller.poll(0))
-
-    def close(self) -> None:
-        self.sock.close()
+        self.write(self.frame(0x1, json.dumps(message).encode()))  # dropped: see the tests
 
 
 def generation_row(srv: Server, request_id: str) -> tuple[int, str, str] | None:

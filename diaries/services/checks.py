@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import lru_cache
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -48,11 +49,18 @@ def checker_from_settings() -> Checker:
         )
     if choice == "off":
         return NullChecker()
-    words = list(settings.DIARY_MODERATION_WORDS)
-    if settings.DIARY_MODERATION_WORDS_FILE:
-        words += words_from_file(settings.DIARY_MODERATION_WORDS_FILE)
-    if words:
-        return WordListChecker(words)
+    return _word_list_checker(
+        tuple(settings.DIARY_MODERATION_WORDS), settings.DIARY_MODERATION_WORDS_FILE
+    )
+
+
+@lru_cache(maxsize=8)
+def _word_list_checker(words: tuple[str, ...], words_file: str) -> WordListChecker:
+    """One checker per configuration: every generation's end asks for it, and reading the file
+    and building the pattern each time would be work on the streaming path."""
+    own = [*words, *(words_from_file(words_file) if words_file else ())]
+    if own:
+        return WordListChecker(own)
     # No list of the site's own: an empty list would pass every text, so the shipped ones check.
     return WordListChecker(
         [word for language in shipped_words().values() for word in language], shipped=True
