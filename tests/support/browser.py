@@ -7,16 +7,14 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .servers import ROOT, daphne_command, free_port, wait_healthy
+from .servers import ROOT, Server
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -28,7 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 PASSWORD = "a-long-diary-passphrase-42"
-ASGI_APP = "diary_project.asgi:application"
 STREAM_TIMEOUT_MS = 30_000
 _names = itertools.count(1)
 
@@ -76,75 +73,31 @@ def require_browser() -> None:
         pytest.skip(reason)
 
 
-class LiveServer:
+class LiveServer(Server):
     """daphne on a free loopback port with its own SQLite file, as in production (DEBUG off,
-    collected static files, CSP on)."""
+    collected static files, CSP on), in the default language and time zone."""
+
+    manage_timeout = 120
 
     def __init__(self, workdir: Path, **env: str) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
-        self.workdir = workdir
-        self.db_path = workdir / "browser.sqlite3"
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DJANGO_SECRET_KEY": "browser-test-secret-key-" + "x" * 40,
-            "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "DJANGO_STATIC_ROOT": str(workdir / "static"),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-            "DIARY_WRITER": "offline",
-            "DIARY_OFFLINE_DELAY": "0.04",
-            "DIARY_CHECKPOINT_SECONDS": "0.5",
-            # Every test signs up from 127.0.0.1: more than one address's hourly allowance.
-            "DIARY_SIGNUPS_PER_HOUR": "1000",
-            **env,
-        }
-        for name in ("DJANGO_DEBUG", "REDIS_URL", "DJANGO_LANGUAGE_CODE", "DJANGO_TIME_ZONE"):
+        super().__init__(workdir, **{"DIARY_OFFLINE_DELAY": "0.04", **env})
+        for name in ("REDIS_URL", "DJANGO_LANGUAGE_CODE", "DJANGO_TIME_ZONE"):
             self.env.pop(name, None)
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return result.stdout
 
     def start(self) -> None:
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
-        self.log = open(self.workdir / "daphne.log", "w")
-        self.proc = subprocess.Popen(
-            [*daphne_command(self.port), ASGI_APP],
-            cwd=ROOT,
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_healthy(self.base, self.proc, details=lambda: "see daphne.log")
+        super().start()
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate()  # a clean shutdown, as the browser tests' servers end
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc:
-            self.log.close()
-
-    def query(self, sql: str, *params: Any) -> list[tuple]:
-        with sqlite3.connect(self.db_path, timeout=10) as db:
-            return db.execute(sql, params).fetchall()
+                pass
+        super().stop()
 
     def entry(self, entry_id: int) -> tuple[str, str]:
         """(status, text) of an entry as saved."""

@@ -146,6 +146,8 @@ def wait_for(predicate, timeout: float) -> float:
 
 
 class Server:
+    manage_timeout = 60
+
     def __init__(self, workdir: Path, **env: str) -> None:
         self.workdir = workdir
         self.db_path = workdir / "live.sqlite3"
@@ -178,7 +180,7 @@ class Server:
             check=True,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=self.manage_timeout,
         )
         return result.stdout
 
