@@ -15,6 +15,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 from django.utils import translation
 
@@ -59,6 +60,15 @@ def _default_language():
     """Django's test client leaves the last request's language active in the thread."""
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate limits, sign-up allowances and lock-outs live in the cache, which is Redis in the
+    PostgreSQL + Redis pass and outlives the run: every test starts with none counted."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
