@@ -25,24 +25,24 @@ class WordListChecker:
     def __init__(self, words: Iterable[str], *, shipped: bool = False) -> None:
         self.words = tuple(dict.fromkeys(w.strip().casefold() for w in words if w.strip()))
         self.shipped = shipped  # the lists that come with Nikki, not the site's own
-        patterns = []
-        for word in self.words:
-            escaped = re.escape(word)
-            if re.fullmatch(r"[a-z0-9][a-z0-9 '_-]*", word):
-                escaped = rf"(?<![a-z0-9]){escaped}(?![a-z0-9])"
-            patterns.append(f"(?P<w{len(patterns)}>{escaped})")
-        self._regex = re.compile("|".join(patterns)) if patterns else None
+        # A word is first looked for as a plain substring (one C-level search each, linear in
+        # the text); only a word found that way and written in Latin letters is then confirmed
+        # as a whole word by its own small pattern.
+        self._whole_word = {
+            word: re.compile(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])")
+            for word in self.words
+            if re.fullmatch(r"[a-z0-9][a-z0-9 '_-]*", word)
+        }
 
     async def check(self, text: str) -> Verdict:
-        if self._regex is None:
-            return Verdict(flagged=False, checker=self.name)
-        found = {
-            self.words[int(name[1:])]
-            for match in self._regex.finditer(text.casefold())
-            for name, value in match.groupdict().items()
-            if value is not None
-        }
-        return Verdict(flagged=bool(found), checker=self.name, categories=tuple(sorted(found)))
+        folded = text.casefold()
+        found = tuple(
+            word
+            for word in sorted(self.words)
+            if word in folded
+            and (word not in self._whole_word or self._whole_word[word].search(folded))
+        )
+        return Verdict(flagged=bool(found), checker=self.name, categories=found)
 
 
 def words_from_file(path: str | Path) -> list[str]:
