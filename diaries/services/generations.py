@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from .. import realtime, selectors
 from ..checkers.base import CheckerError, Verdict
-from ..exceptions import Busy, RateLimited
+from ..exceptions import Busy, DiaryError, RateLimited
 from ..models import DiaryEntry, EntryStatus, Generation, GenerationStatus
 from ..realtime import events
 from .checks import entry_check_apply
@@ -69,36 +69,40 @@ def generation_start(
     new = entry.pk is None
     try:
         with transaction.atomic():
-            locked = entry
+            if new:
+                locked, limit = entry, _owner_lock(user)
+            else:  # the entry and its owner's row, locked in one statement
+                locked = (
+                    DiaryEntry.objects.select_for_update(of=("self", "owner"))
+                    .select_related("owner__diary_profile")
+                    .order_by()
+                    .get(pk=entry.pk, owner=user)
+                )
+                limit = selectors.daily_limit_of(user=locked.owner)
+            counts = {"total": Count("pk")}
             if not new:
-                locked = DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
-            owner = (
-                get_user_model()
-                .objects.select_for_update(of=("self",))
-                .select_related("diary_profile")
-                .get(pk=user.pk)
-            )
-            if request_id:  # a repeated request_id starts nothing
-                existing = selectors.generation_for_request(user=user, request_id=request_id)
-                if existing is not None:
-                    return StartResult(entry=existing.entry, generation=existing, created=False)
+                counts["this_entry"] = Count("pk", filter=Q(entry_id=locked.pk))
             running = Generation.objects.filter(
                 entry__owner=user, status=GenerationStatus.GENERATING
-            ).aggregate(
-                total=Count("pk"),
-                this_entry=Count("pk", filter=Q(entry_id=locked.pk)),
-            )
-            if not new and running["this_entry"]:
-                raise Busy(_("This entry is already being written."), entry=locked.pk)
-            if running["total"] >= settings.DIARY_MAX_RUNNING_PER_USER:
-                raise RateLimited(
-                    _("You already have %(n)d entries being written. Wait for one to finish.")
-                    % {"n": running["total"]},
-                    entry=locked.pk,
-                )
-            usage_generation_take(
-                user=user, limit=selectors.daily_limit_of(user=owner), new=new, entry_id=locked.pk
-            )
+            ).aggregate(**counts)
+            try:
+                if running.get("this_entry"):
+                    raise Busy(_("This entry is already being written."), entry=locked.pk)
+                if running["total"] >= settings.DIARY_MAX_RUNNING_PER_USER:
+                    raise RateLimited(
+                        _("You already have %(n)d entries being written. Wait for one to finish.")
+                        % {"n": running["total"]},
+                        entry=locked.pk,
+                    )
+                usage_generation_take(user=user, limit=limit, new=new, entry_id=locked.pk)
+            except DiaryError:
+                # Refused, unless this is a repeat of a request that already started (it is
+                # looked for only here: a repeat that passes the checks fails on the unique
+                # request_id below and is answered after the rollback).
+                existing = _repeated(user=user, request_id=request_id)
+                if existing is not None:
+                    return existing
+                raise
             now = timezone.now()
             if new:  # saved as a row of its own: a refused start leaves `entry` unsaved
                 locked = DiaryEntry.objects.create(
@@ -124,12 +128,31 @@ def generation_start(
             )
     except IntegrityError:
         # Lost a race: another request started this entry, or used this request_id.
-        if request_id:
-            existing = selectors.generation_for_request(user=user, request_id=request_id)
-            if existing is not None:
-                return StartResult(entry=existing.entry, generation=existing, created=False)
+        existing = _repeated(user=user, request_id=request_id)
+        if existing is not None:
+            return existing
         raise Busy(_("This entry is already being written."), entry=entry.pk) from None
     return StartResult(entry=locked, generation=generation, created=True)
+
+
+def _owner_lock(user) -> int:
+    """Lock the user's row for a start's checks; their daily limit."""
+    owner = (
+        get_user_model()
+        .objects.select_for_update(of=("self",))
+        .select_related("diary_profile")
+        .only("pk", "diary_profile__daily_generation_limit")
+        .get(pk=user.pk)
+    )
+    return selectors.daily_limit_of(user=owner)
+
+
+def _repeated(*, user, request_id: str | None) -> StartResult | None:
+    """The start a repeated `request_id` already made, if any."""
+    existing = request_id and selectors.generation_for_request(user=user, request_id=request_id)
+    if not existing:
+        return None
+    return StartResult(entry=existing.entry, generation=existing, created=False)
 
 
 @transaction.atomic
@@ -195,9 +218,13 @@ def generation_finish(
     generation = (
         Generation.objects.select_related("entry")
         .select_for_update(of=("self", "entry"))
+        .order_by()
         .get(pk=generation_id)
     )
     entry = generation.entry
+    # Still running, it is the entry's latest: no other generation of the entry can have started
+    # meanwhile (one running generation per entry, a database constraint).
+    latest = generation.status == GenerationStatus.GENERATING or None
     counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
     usage = usage or {}
     generation.status = status
@@ -212,7 +239,7 @@ def generation_finish(
     generation.time_to_first_token_ms = time_to_first_token_ms
     generation.duration_ms = duration_ms
     generation.finished_at = generation.heartbeat_at = timezone.now()
-    fields = _entry_follow_fields(generation, entry)
+    fields = _entry_follow_fields(generation, entry, latest=latest)
     Generation.objects.filter(pk=generation.pk).update(
         **{name: getattr(generation, name) for name in _FINISH_FIELDS}
     )
@@ -258,10 +285,15 @@ def _entry_follow_generation(generation: Generation) -> None:
         entry.save(update_fields=fields)
 
 
-def _entry_follow_fields(generation: Generation, entry: DiaryEntry) -> list[str]:
+def _entry_follow_fields(
+    generation: Generation, entry: DiaryEntry, *, latest: bool | None = None
+) -> list[str]:
     """Set the locked `entry`'s status (and text) from its latest generation, `generation`;
-    the fields to save, none when a newer generation owns the entry."""
-    if selectors.generation_latest_id(entry_id=entry.pk) != generation.pk:
+    the fields to save, none when a newer generation owns the entry. `latest`: known to be
+    the entry's latest (None: look it up)."""
+    if latest is None:
+        latest = selectors.generation_latest_id(entry_id=entry.pk) == generation.pk
+    if not latest:
         return []  # a newer generation owns the entry's status now
     fields = ["status", "updated_at"]
     entry.status = generation.status

@@ -27,25 +27,28 @@ def usage_generation_take(*, user, limit: int, new: bool, entry_id: int | None) 
     `new`: the entry is not saved yet (its notes stay in the client's form).
     """
     day = usage_day()
-    usage = selectors.usage_for_day(user=user, day=day)
+    counted = DailyUsage.objects.filter(user=user, day=day, generations__lt=limit).update(
+        generations=F("generations") + 1
+    )
+    if counted:
+        return
+    usage = selectors.usage_for_day(user=user, day=day)  # the day's first, or over the limit
     used = usage.generations if usage is not None else 0
-    if used >= limit:
-        message = (
-            _(
-                "You have written %(n)d entries today, your daily limit. "
-                "Your notes stay in the form; try again tomorrow."
-            )
-            if new
-            else _(
-                "You have written %(n)d entries today, your daily limit. "
-                "Your notes are saved; try again tomorrow."
-            )
-        )
-        raise QuotaExceeded(message % {"n": used}, entry=entry_id)
-    if usage is None:
+    if usage is None and limit > 0:
         DailyUsage.objects.create(user=user, day=day, generations=1)
-    else:
-        DailyUsage.objects.filter(pk=usage.pk).update(generations=F("generations") + 1)
+        return
+    message = (
+        _(
+            "You have written %(n)d entries today, your daily limit. "
+            "Your notes stay in the form; try again tomorrow."
+        )
+        if new
+        else _(
+            "You have written %(n)d entries today, your daily limit. "
+            "Your notes are saved; try again tomorrow."
+        )
+    )
+    raise QuotaExceeded(message % {"n": used}, entry=entry_id)
 
 
 def usage_tokens_add(*, user_id: int, day: dt.date, tokens: int) -> None:
