@@ -30,11 +30,11 @@ people run (``ScriptedOpenAIServer(profile="llama-cpp-python")``; "ollama", "vll
 
 What to answer (`Script`), how a server writes (`Profile`) and what was seen (`RecordedRequest`)
 live in openai_script.py; they are re-exported here. Each request is recorded, including whether
-the client disconnected before the server was done — which is how a test proves that stopping a generation closed the upstream.
-The server runs with aiohttp's ``handler_cancellation``, so a client that goes away cancels its
-handler at once, mid-sleep or mid-stream. A cut mid-body (``cut_after``, ``abort_at_end``) is
-``request.transport.abort()`` once the bytes written so far have left the buffer: the client
-sees the connection reset with no chunk terminator.
+the client disconnected before the server was done — which is how a test proves that stopping a
+generation closed the upstream. The server runs with aiohttp's ``handler_cancellation``, so a
+client that goes away cancels its handler at once, mid-sleep or mid-stream. A cut mid-body
+(``cut_after``, ``abort_at_end``) is ``request.transport.abort()`` once the bytes written so far
+have left the buffer: the client sees the connection reset with no chunk terminator.
 """
 
 from __future__ import annotations
