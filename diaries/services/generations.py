@@ -198,7 +198,9 @@ def generation_finish(
         .get(pk=generation_id)
     )
     entry = generation.entry
-    counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
+    # An end saved twice counts its tokens once, and a generation without usage once.
+    counted = generation.total_tokens is not None
+    first_end = generation.status == GenerationStatus.GENERATING
     usage = usage or {}
     generation.status = status
     generation.text = text
@@ -216,7 +218,7 @@ def generation_finish(
     Generation.objects.filter(pk=generation.pk).update(
         **{name: getattr(generation, name) for name in _FINISH_FIELDS}
     )
-    if generation.total_tokens and not counted:
+    if (generation.total_tokens and not counted) or (generation.total_tokens is None and first_end):
         usage_tokens_add(
             user_id=entry.owner_id,
             day=timezone.localdate(generation.started_at),

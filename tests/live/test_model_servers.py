@@ -86,11 +86,11 @@ async def test_usage_a_server_does_not_send_is_unknown_and_the_quota_still_count
     if model_server.profile.usage == "never":
         assert done["usage"] is None
         assert (generation.prompt_tokens, generation.total_tokens) == (None, None)
-        assert (usage.tokens, usage.unknown_token_generations) == (0, 1)
+        assert (usage.tokens, usage.unknown_usage_generations) == (0, 1)
     else:
         assert done["usage"]["completion_tokens"] == len(TOKENS)
         assert generation.total_tokens == done["usage"]["total_tokens"] > len(TOKENS)
-        assert (usage.tokens, usage.unknown_token_generations) == (generation.total_tokens, 0)
+        assert (usage.tokens, usage.unknown_usage_generations) == (generation.total_tokens, 0)
 
 
 @pytest.mark.parametrize("model_server", SERVERS, indirect=True)
