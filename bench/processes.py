@@ -181,6 +181,7 @@ class Daphne:
             "OPENAI_MODEL": "bench-model",
             "OPENAI_MAX_RETRIES": "0",
             "DIARY_MAX_TOKENS": "100000",
+            "DIARY_MAX_TEXT_CHARS": "10000000",  # the writer's own stop: never in the bench
             "DIARY_DAILY_GENERATIONS": "1000000",
             "DIARY_MAX_RUNNING_PER_USER": "1000",
             "DIARY_MESSAGES_PER_SECOND": "1000",

@@ -46,7 +46,10 @@ STOP_TIMEOUT = "timeout"
 def writer_request_for(entry: DiaryEntry) -> WriterRequest:
     fields = entry.inputs()
     return WriterRequest(
-        **fields, messages=build_messages(**fields), max_tokens=settings.DIARY_MAX_TOKENS
+        **fields,
+        messages=build_messages(**fields),
+        max_tokens=settings.DIARY_MAX_TOKENS,
+        max_chars=settings.DIARY_MAX_TEXT_CHARS,
     )
 
 

@@ -246,6 +246,9 @@ class DailyUsage(models.Model):
 
     Counted when a generation starts (its tokens when it ends) and never lowered: deleting
     entries, or a whole history of generations, does not give a person more of the quota.
+    `tokens` adds up what the model servers reported; a generation that ended without a report
+    (a server that sends no usage, a stream stopped or cut) counts in `unknown_usage_generations`
+    instead, so the tokens are known to be at least `tokens`.
     """
 
     user = models.ForeignKey(
@@ -254,6 +257,7 @@ class DailyUsage(models.Model):
     day = models.DateField()
     generations = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField(default=0)
+    unknown_usage_generations = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ("-day", "user")

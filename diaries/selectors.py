@@ -297,12 +297,15 @@ def generations_for_moderation(*, user) -> QuerySet[Generation]:
 
 def accounts_with_usage(users: QuerySet) -> QuerySet:
     """Users with their generations and tokens today, and tokens ever, from their daily usage
-    (what the quota counts: deleting entries does not lower it)."""
+    (what the quota counts: deleting entries does not lower it), and how many of those
+    generations ended without a usage report (their tokens unknown)."""
     today = Q(diary_usage__day=timezone.localdate())
     return users.annotate(
         generations_today=Coalesce(Sum("diary_usage__generations", filter=today), 0),
         tokens_today=Sum("diary_usage__tokens", filter=today),
         tokens_total=Sum("diary_usage__tokens"),
+        unknown_today=Sum("diary_usage__unknown_usage_generations", filter=today),
+        unknown_total=Sum("diary_usage__unknown_usage_generations"),
     )
 
 

@@ -309,8 +309,15 @@ OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
 OPENAI_HTTP_CLIENT = env.str("OPENAI_HTTP_CLIENT", default="aiohttp")
 if OPENAI_HTTP_CLIENT not in ("aiohttp", "httpx"):
     raise ImproperlyConfigured('OPENAI_HTTP_CLIENT must be "aiohttp" or "httpx".')
-# Some OpenAI-compatible servers only understand the deprecated max_tokens.
-OPENAI_MAX_TOKENS_PARAM = env.str("OPENAI_MAX_TOKENS_PARAM", default="max_completion_tokens")
+# The request field for the answer's limit: "auto" (max_completion_tokens for OpenAI's own API,
+# max_tokens for any other OPENAI_BASE_URL: llama.cpp, Ollama and LM Studio ignore the newer
+# name), or either name. Whatever the server does, an answer stops at DIARY_MAX_TOKENS content
+# chunks or DIARY_MAX_TEXT_CHARS characters.
+OPENAI_MAX_TOKENS_PARAM = env.str("OPENAI_MAX_TOKENS_PARAM", default="auto") or "auto"
+if OPENAI_MAX_TOKENS_PARAM not in ("auto", "max_completion_tokens", "max_tokens"):
+    raise ImproperlyConfigured(
+        'OPENAI_MAX_TOKENS_PARAM must be "auto", "max_completion_tokens" or "max_tokens".'
+    )
 DIARY_MAX_TOKENS = env.int("DIARY_MAX_TOKENS", default=900)
 DIARY_TEMPERATURE = env.float("DIARY_TEMPERATURE", default=0.8)
 # Seconds between pieces of the offline writer (a human reading pace).

@@ -69,6 +69,7 @@ def live(tmp_path_factory, upstream) -> Iterator[tuple[Server, str]]:
         DIARY_LOG_LEVEL="INFO",
         DIARY_WS_MAX_BUFFER_BYTES=str(LIMIT),
         DIARY_MAX_RUNNING_PER_USER=str(GENERATIONS),
+        DIARY_MAX_TEXT_CHARS=str(len(TEXT)),  # the whole text (default 20,000 characters)
         DIARY_SNAPSHOT_TIMEOUT=str(SNAPSHOT_EVERY - 0.1),
         DIARY_MESSAGES_PER_SECOND="50",
         DIARY_MESSAGE_BURST="50",

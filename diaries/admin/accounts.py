@@ -19,6 +19,7 @@ from ..services.accounts import user_deactivate, user_reactivate, user_set_daily
 from ..services.moderation import moderation_event_record
 from .common import EVERYWHERE, ModerationActionForm, action_reason, per_row
 from .lookups import DeclaredLookupsOnly
+from .usage import usage_summary
 
 
 class AccountForm(forms.ModelForm):
@@ -126,12 +127,12 @@ class AccountAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
         return obj.generations_today
 
     @admin.display(description=_("tokens today"), ordering="tokens_today")
-    def tokens_today(self, obj: Account) -> int:
-        return obj.tokens_today or 0
+    def tokens_today(self, obj: Account) -> str:
+        return usage_summary(obj.tokens_today, obj.unknown_today)
 
     @admin.display(description=_("tokens in all"), ordering="tokens_total")
-    def tokens_total(self, obj: Account) -> int:
-        return obj.tokens_total or 0
+    def tokens_total(self, obj: Account) -> str:
+        return usage_summary(obj.tokens_total, obj.unknown_total)
 
     @admin.display(description=_("daily limit"), ordering="diary_profile__daily_generation_limit")
     def daily_limit(self, obj: Account) -> str:

@@ -23,6 +23,7 @@ from .common import (
     per_row,
 )
 from .lookups import DeclaredLookupsOnly
+from .usage import GenerationUsageColumns
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -68,7 +69,7 @@ class ReportCountFilter(admin.SimpleListFilter):
         return queryset
 
 
-class GenerationInline(ReadOnlyInline):
+class GenerationInline(GenerationUsageColumns, ReadOnlyInline):
     model = Generation
     verbose_name_plural = _("generations (history)")
     fields = (
@@ -76,9 +77,9 @@ class GenerationInline(ReadOnlyInline):
         "status",
         "writer",
         "model_name",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
+        "prompt_tokens_shown",
+        "completion_tokens_shown",
+        "total_tokens_shown",
         "time_to_first_token_ms",
         "duration_ms",
         "error_code",

@@ -9,10 +9,11 @@ from .. import selectors
 from ..models import Generation
 from .common import ReadOnlyAdmin
 from .lookups import DeclaredLookupsOnly
+from .usage import USAGE_SHOWN, GenerationUsageColumns
 
 
 @admin.register(Generation)
-class GenerationAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
+class GenerationAdmin(GenerationUsageColumns, DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
     list_display = (
         "id",
         "entry",
@@ -20,7 +21,7 @@ class GenerationAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         "writer",
         "model_name",
         "error_code",
-        "total_tokens",
+        "total_tokens_shown",
         "time_to_first_token_ms",
         "duration_ms",
         "started_at",
@@ -28,7 +29,7 @@ class GenerationAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
     list_filter = ("status", "writer", "model_name", "error_code", "started_at")
     raw_id_fields = ("entry",)
     list_select_related = ("entry__owner",)
-    readonly_fields = [f.name for f in Generation._meta.fields]
+    readonly_fields = [USAGE_SHOWN.get(f.name, f.name) for f in Generation._meta.fields]
 
     def get_queryset(self, request):
         return (

@@ -222,10 +222,12 @@ def generation_finish(
         .get(pk=generation_id)
     )
     entry = generation.entry
-    # Still running, it is the entry's latest: no other generation of the entry can have started
-    # meanwhile (one running generation per entry, a database constraint).
-    latest = generation.status == GenerationStatus.GENERATING or None
-    counted = generation.total_tokens is not None  # an end saved twice counts its tokens once
+    # Still running: its first end, and the entry's latest generation (no other generation of
+    # the entry can have started meanwhile: one running generation per entry, a constraint).
+    first_end = generation.status == GenerationStatus.GENERATING
+    latest = first_end or None
+    # An end saved twice counts its tokens once, and a generation without usage once.
+    counted = generation.total_tokens is not None
     usage = usage or {}
     generation.status = status
     generation.text = text
@@ -243,7 +245,7 @@ def generation_finish(
     Generation.objects.filter(pk=generation.pk).update(
         **{name: getattr(generation, name) for name in _FINISH_FIELDS}
     )
-    if generation.total_tokens and not counted:
+    if (generation.total_tokens and not counted) or (generation.total_tokens is None and first_end):
         usage_tokens_add(
             user_id=entry.owner_id,
             day=timezone.localdate(generation.started_at),

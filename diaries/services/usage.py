@@ -51,9 +51,14 @@ def usage_generation_take(*, user, limit: int, new: bool, entry_id: int | None) 
     raise QuotaExceeded(message % {"n": used}, entry=entry_id)
 
 
-def usage_tokens_add(*, user_id: int, day: dt.date, tokens: int) -> None:
-    """Add a generation's tokens to the usage of the day it started."""
-    if not DailyUsage.objects.filter(user_id=user_id, day=day).update(tokens=F("tokens") + tokens):
+def usage_tokens_add(*, user_id: int, day: dt.date, tokens: int | None) -> None:
+    """Add a generation's tokens to the usage of the day it started; None (the server reported
+    none) counts the generation as one whose usage is unknown."""
+    if tokens is None:
+        change = {"unknown_usage_generations": F("unknown_usage_generations") + 1}
+    else:
+        change = {"tokens": F("tokens") + tokens}
+    if not DailyUsage.objects.filter(user_id=user_id, day=day).update(**change):
         # The start counted another day (another time zone was active): count them here.
         usage, _created = DailyUsage.objects.get_or_create(user_id=user_id, day=day)
-        DailyUsage.objects.filter(pk=usage.pk).update(tokens=F("tokens") + tokens)
+        DailyUsage.objects.filter(pk=usage.pk).update(**change)

@@ -26,7 +26,8 @@ class WriterRequest:
     tone: str  # a diaries.models.Tone value
     language: str  # "en" or "ja"
     messages: list[dict[str, str]] = field(default_factory=list)
-    max_tokens: int = 900
+    max_tokens: int = 900  # sent as the answer's limit; also the most content chunks read
+    max_chars: int | None = None  # the most characters of text read
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,10 @@ Guarantees:
 - the upstream HTTP stream is always closed when the generator ends, is closed (`aclose()`) or the
   task iterating it is cancelled — a `break` alone would leave it open (openai-python #969);
 - a stream that ends without a `finish_reason` (cut mid-way) is a failure, while one that ends
-  right after its `finish_reason` without `[DONE]` is a normal finish.
+  right after its `finish_reason` without `[DONE]` is a normal finish;
+- an answer never runs past the request's `max_tokens` content chunks nor its `max_chars`
+  characters, whether or not the server honours the limit it was sent (`limits.py`): past it,
+  the stream is closed and the answer finishes with "length".
 
 One `AsyncOpenAI` client (and so one connection pool and one TLS context) is shared by the
 writers of the same configuration on the same event loop: building a client loads the CA bundle,
@@ -35,6 +38,7 @@ import httpx2
 import openai
 
 from .base import Finish, Usage, WriterError, WriterRequest
+from .limits import AUTO, OutputLimit, max_tokens_param_for
 from .sse import ChunkReader, drain, sse_event_batches
 
 __all__ = ["PLACEHOLDER_API_KEY", "OpenAIWriter", "map_error"]
@@ -45,7 +49,6 @@ logger = logging.getLogger("diaries.writers.openai")
 # refuses an empty one.
 PLACEHOLDER_API_KEY = "no-key-required"
 
-MAX_TOKENS_PARAMS = ("max_completion_tokens", "max_tokens")
 FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
 _CODE_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
@@ -264,15 +267,12 @@ class OpenAIWriter:
         client: openai.AsyncOpenAI,
         *,
         model: str,
-        max_tokens_param: str = "max_completion_tokens",
+        max_tokens_param: str = AUTO,
         temperature: float | None = None,
         parser: Literal["raw", "stock"] = "raw",
     ) -> None:
-        if max_tokens_param not in MAX_TOKENS_PARAMS:
-            raise ValueError(
-                f"max_tokens_param must be one of {', '.join(MAX_TOKENS_PARAMS)}, "
-                f"not {max_tokens_param!r}"
-            )
+        # "auto": by the client's base URL (which the client may take from OPENAI_BASE_URL).
+        max_tokens_param = max_tokens_param_for(str(client.base_url), max_tokens_param)
         if not model:
             raise ValueError(
                 "The OpenAI writer needs a model name (e.g. OPENAI_MODEL=gpt-4o-mini)."
@@ -296,7 +296,7 @@ class OpenAIWriter:
         timeout: float | None = 60.0,
         connect_timeout: float | None = 5.0,
         max_retries: int = 2,
-        max_tokens_param: str = "max_completion_tokens",
+        max_tokens_param: str = AUTO,
         temperature: float | None = None,
         http_client: httpx2.AsyncClient | None = None,
         client: openai.AsyncOpenAI | None = None,
@@ -403,6 +403,7 @@ class OpenAIWriter:
         """The request through the client; the body read raw and parsed by `sse`."""
         response: httpx2.Response | None = None
         reader = ChunkReader()
+        limit = self._limit(request)
         try:
             try:
                 manager = self.client.chat.completions.with_streaming_response.create(
@@ -414,7 +415,11 @@ class OpenAIWriter:
                     # The pieces of one read go out as one piece: under load several chunks
                     # arrive together, and each piece costs the relay a step.
                     if pieces:
-                        yield pieces[0] if len(pieces) == 1 else "".join(pieces)
+                        text = limit.take(pieces)
+                        if text:
+                            yield text
+                        if limit.reached:
+                            break  # the server is not stopping: closed below
                     if error is not None:
                         raise error
                     if reader.done:
@@ -426,13 +431,17 @@ class OpenAIWriter:
         finally:
             if response is not None:
                 await _close_quietly(response.aclose())
-        yield self._finish(reader.finish_reason, reader.usage)
+        if limit.reached:
+            yield self._limited(limit, reader.usage)
+        else:
+            yield self._finish(reader.finish_reason, reader.usage)
 
     async def _stream_stock(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
         """The stock stream: the client parses every chunk into pydantic models (slower)."""
         upstream: Any = None
         finish_reason: str | None = None
         usage: Usage | None = None
+        limit = self._limit(request)
         try:
             try:
                 upstream = await self.client.chat.completions.create(**self._params(request))
@@ -448,15 +457,38 @@ class OpenAIWriter:
                             continue
                         content = choice.delta.content if choice.delta is not None else None
                         if content:
-                            yield content
+                            text = limit.take([content])
+                            if text:
+                                yield text
+                            if limit.reached:
+                                break
                         if choice.finish_reason:
                             finish_reason = choice.finish_reason
+                    if limit.reached:
+                        break  # the server is not stopping: closed below
             except Exception as exc:
                 self._raise_unless_finished(exc, finish_reason)
         finally:
             if upstream is not None:
                 await _close_quietly(upstream.close())
-        yield self._finish(finish_reason, usage)
+        if limit.reached:
+            yield self._limited(limit, usage)
+        else:
+            yield self._finish(finish_reason, usage)
+
+    @staticmethod
+    def _limit(request: WriterRequest) -> OutputLimit:
+        return OutputLimit(max_chunks=request.max_tokens or None, max_chars=request.max_chars)
+
+    @staticmethod
+    def _limited(limit: OutputLimit, usage: Usage | None) -> Finish:
+        # The server did not stop at the limit it was sent (or was sent none it reads).
+        logger.warning(
+            "openai stream ran past its limit (%d chunks, %d characters): closed it",
+            limit.chunks,
+            limit.chars,
+        )
+        return Finish(reason="length", usage=usage)
 
     def _raise_unless_finished(self, exc: Exception, finish_reason: str | None) -> None:
         if finish_reason is not None and _is_transport_failure(exc):

@@ -15,6 +15,7 @@ own process:
 
     # as a process: prints "listening on http://127.0.0.1:PORT/v1" once bound
     python -m tests.support.openai_server --tokens 200 --tokens-per-second 50 --ttft 0.3
+    python -m tests.support.openai_server --profile llama-cpp-python --runaway
 
 It answers ``POST /v1/chat/completions`` and ``POST /chat/completions``. A streamed answer is
 OpenAI's ``chat.completion.chunk`` SSE format over chunked transfer encoding: a first chunk with
@@ -23,13 +24,17 @@ chunk with ``finish_reason``, a usage chunk with ``choices: []`` when the reques
 ``stream_options.include_usage``, then ``data: [DONE]``. Non-streamed requests get a plain
 ``chat.completion`` body. Errors are OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 
-What to answer (`Script`) and what was seen (`RecordedRequest`) live in openai_script.py; they
-are re-exported here. Each request is recorded, including whether the client disconnected before
-the server was done — which is how a test proves that stopping a generation closed the upstream.
-The server runs with aiohttp's ``handler_cancellation``, so a client that goes away cancels its
-handler at once, mid-sleep or mid-stream. A cut mid-body (``cut_after``, ``abort_at_end``) is
-``request.transport.abort()`` once the bytes written so far have left the buffer: the client
-sees the connection reset with no chunk terminator.
+How the bytes look is the server's `Profile`: OpenAI's own by default, or one of the servers
+people run (``ScriptedOpenAIServer(profile="llama-cpp-python")``; "ollama", "vllm",
+"lm-studio"): which limit it reads, when it sends usage, its JSON, its line ends, its pings.
+
+What to answer (`Script`), how a server writes (`Profile`) and what was seen (`RecordedRequest`)
+live in openai_script.py; they are re-exported here. Each request is recorded, including whether
+the client disconnected before the server was done — which is how a test proves that stopping a
+generation closed the upstream. The server runs with aiohttp's ``handler_cancellation``, so a
+client that goes away cancels its handler at once, mid-sleep or mid-stream. A cut mid-body
+(``cut_after``, ``abort_at_end``) is ``request.transport.abort()`` once the bytes written so far
+have left the buffer: the client sees the connection reset with no chunk terminator.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
+import itertools
 import json
 import signal
 import threading
@@ -52,18 +59,23 @@ from aiohttp import web
 from tests.support.openai_script import (
     DEFAULT_TOKENS,
     MAX_BODY,
+    OPENAI,
+    PROFILES,
+    Profile,
     RecordedRequest,
     Script,
     error_body,
     error_for,
-    limited_tokens,
     make_tokens,
+    plan_answer,
     usage_for,
 )
 
 __all__ = [
     "DEFAULT_TOKENS",
+    "PROFILES",
     "ClientGone",
+    "Profile",
     "RecordedRequest",
     "SSEStream",
     "Script",
@@ -84,15 +96,24 @@ def _request_id() -> str:
 
 
 class SSEStream:
-    """One streamed answer: ``chat.completion.chunk`` events, each its own chunk and write."""
+    """One streamed answer: ``chat.completion.chunk`` events, each its own chunk and write, in
+    `profile`'s dialect."""
 
-    def __init__(self, request: web.Request, body: dict[str, Any], model: str, usage: bool):
+    def __init__(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        model: str,
+        usage: bool,
+        profile: Profile = OPENAI,
+    ):
         self.request = request
         self.body = body
         self.include_usage = usage
+        self.profile = profile
         self.response = web.StreamResponse(
             headers={
-                "content-type": "text/event-stream; charset=utf-8",
+                "content-type": profile.content_type,
                 "cache-control": "no-cache",
                 "x-request-id": _request_id(),
                 "openai-processing-ms": "1",
@@ -104,52 +125,101 @@ class SSEStream:
             "object": "chat.completion.chunk",
             "created": int(time.time()),
             "model": model,
-            "service_tier": "default",
-            "system_fingerprint": "fp_scripted",
+            **profile.chunk_fields,
         }
+        self._pinger: asyncio.Task | None = None
 
     async def open(self, headers: dict[str, str] | None = None) -> None:
-        """Send the status line and headers, then the role chunk."""
+        """Send the status line and headers, then the role chunk (if the server sends one)."""
         self.response.headers.update(headers or {})
         await self.response.prepare(self.request)
-        await self.send(self.choice({"role": "assistant", "content": "", "refusal": None}))
+        if self.profile.ping_seconds:
+            self._pinger = asyncio.create_task(self._ping(self.profile.ping_seconds))
+        if self.profile.role_delta is not None:
+            await self.send(self.choice(dict(self.profile.role_delta)))
 
     def chunk(self, choices: list[dict[str, Any]], usage: Any = None) -> dict[str, Any]:
         data = {**self.base, "choices": choices}
-        if self.include_usage:
+        if self.include_usage and (usage is not None or self.profile.usage_null_on_chunks):
             data["usage"] = usage
         return data
 
     def choice(self, delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
         """A chunk with one choice carrying `delta`."""
-        one = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        if self.profile.role_on_every_chunk:
+            delta = {"role": "assistant", **delta}
+        one = {
+            "index": 0,
+            "delta": delta,
+            **self.profile.choice_fields,
+            "finish_reason": finish_reason,
+        }
         return self.chunk([one])
+
+    def encode(self, event: dict[str, Any] | str) -> bytes:
+        """One ``data:`` event, as the profile's server writes it."""
+        profile = self.profile
+        if isinstance(event, str):
+            text = event
+        else:
+            separators = (",", ":") if profile.compact_json else None
+            text = json.dumps(event, ensure_ascii=profile.ascii_json, separators=separators)
+            if profile.escape_html:
+                text = text.replace("<", "\\u003c").replace(">", "\\u003e")
+                text = text.replace("&", "\\u0026")
+        end = profile.line_end
+        return f"data: {text}{end}{end}".encode()
 
     async def send(self, event: dict[str, Any] | str) -> float:
         """Write one ``data:`` event as its own chunk; the monotonic time it was written."""
         transport = self.request.transport
         if transport is None or transport.is_closing():
             raise ClientGone
-        text = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
         at = time.monotonic()
-        await self.response.write(f"data: {text}\n\n".encode())
+        await self.response.write(self.encode(event))
         return at
+
+    async def _ping(self, every: float) -> None:
+        """sse-starlette's keep-alive: a comment line, then a blank line, every `every` s."""
+        end = self.profile.line_end
+        while True:
+            await asyncio.sleep(every)
+            transport = self.request.transport
+            if transport is None or transport.is_closing():
+                return
+            stamp = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+            try:
+                await self.response.write(f": ping - {stamp}{end}{end}".encode())
+            except (ConnectionError, RuntimeError):
+                return  # the client went away; the answer's own write will see it
+
+    def stop_pinging(self) -> None:
+        if self._pinger is not None:
+            self._pinger.cancel()
+            self._pinger = None
 
     async def finish(self, completion_tokens: int, finish_reason: str | None, done: bool) -> None:
         """The finish chunk (unless None), the usage chunk if asked for, then ``[DONE]``."""
         if finish_reason is not None:
-            await self.send(self.choice({}, finish_reason))
+            await self.send(self.choice(dict(self.profile.finish_delta), finish_reason))
+        await self.trailer(completion_tokens, done)
+
+    async def trailer(self, completion_tokens: int, done: bool) -> None:
+        """What follows the finish: the usage chunk if asked for, then ``[DONE]``."""
         if self.include_usage:
-            await self.send(self.chunk([], usage_for(self.body, completion_tokens)))
+            usage = usage_for(self.body, completion_tokens, details=self.profile.usage_details)
+            await self.send(self.chunk([], usage))
         if done:
             await self.send("[DONE]")
 
     async def end(self) -> None:
         """Terminate the chunked body cleanly."""
+        self.stop_pinging()
         await self.response.write_eof()
 
     async def abort(self) -> None:
         """Reset the connection once what was written has left the buffer (no terminator)."""
+        self.stop_pinging()
         transport = self.request.transport
         if transport is None:
             return
@@ -175,8 +245,10 @@ class ScriptedOpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         model: str = "gpt-4o-mini",
+        profile: Profile | str = OPENAI,
     ) -> None:
         self.default_script = script or Script()
+        self.profile = PROFILES[profile] if isinstance(profile, str) else profile
         self.host = host
         self.port = port
         self.model = model
@@ -383,11 +455,10 @@ class ScriptedOpenAIServer:
         self, record: RecordedRequest, body: dict[str, Any], model: str
     ) -> web.Response:
         script = record.script
-        tokens = limited_tokens(script, body)
+        plan = plan_answer(script, body, self.profile)
+        tokens = list(plan.tokens) if plan.tokens is not None else list(script.tokens)
         text = "".join(tokens)
-        finish = script.finish_reason or "stop"
-        if script.honor_max_tokens and len(tokens) < len(script.tokens):
-            finish = "length"
+        finish = plan.finish_reason or "stop"
         message = {"role": "assistant", "content": text, "refusal": None}
         payload = {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
@@ -397,7 +468,7 @@ class ScriptedOpenAIServer:
             "choices": [
                 {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
             ],
-            "usage": usage_for(body, len(tokens)),
+            "usage": usage_for(body, len(tokens), details=self.profile.usage_details),
         }
         record.status = 200
         record.chunks_sent = len(tokens)
@@ -409,43 +480,68 @@ class ScriptedOpenAIServer:
     async def stream(
         self, request: web.Request, record: RecordedRequest, body: dict[str, Any], model: str
     ) -> web.StreamResponse:
-        """A streamed answer as ``record.script`` says."""
+        """A streamed answer as ``record.script`` says, in the profile's dialect."""
         script = record.script
-        tokens = limited_tokens(script, body)
-        finish = script.finish_reason
-        if finish is not None and script.honor_max_tokens and len(tokens) < len(script.tokens):
-            finish = "length"
+        profile = self.profile
+        plan = plan_answer(script, body, profile)
         asked = bool((body.get("stream_options") or {}).get("include_usage"))
-        sse = SSEStream(request, body, model, asked if script.usage is None else script.usage)
+        if profile.usage == "never":
+            asked = False
+        sse = SSEStream(
+            request, body, model, asked if script.usage is None else script.usage, profile
+        )
         if script.stream_error is not None:
             sse.response.force_close()
         record.status = 200
-        await sse.open(script.headers)
-        if script.ttft > 0:
-            await asyncio.sleep(script.ttft)
-        size = max(1, script.chunk_size)
-        pieces = ["".join(tokens[i : i + size]) for i in range(0, len(tokens), size)]
-        for n in range(len(pieces) + 1):
-            if script.stream_error is not None and n == min(script.stream_error_after, len(pieces)):
-                return await self._stream_error(sse, record)
-            if script.cut_after is not None and n == min(script.cut_after, len(pieces)):
+        try:
+            await sse.open(script.headers)
+            if script.ttft > 0:
+                await asyncio.sleep(script.ttft)
+            pieces = (
+                "".join(group)
+                for group in itertools.batched(plan.stream(script), max(1, script.chunk_size))
+            )
+            piece = next(pieces, None)
+            n = 0
+            while True:
+                if script.stream_error is not None and (
+                    n == script.stream_error_after or piece is None
+                ):
+                    return await self._stream_error(sse, record)
+                if script.cut_after is not None and (n == script.cut_after or piece is None):
+                    await sse.abort()
+                    record.completed = True
+                    return sse.response
+                if piece is None:
+                    break
+                if n and script.interval > 0:
+                    await asyncio.sleep(script.interval)
+                following = next(pieces, None)
+                last = following is None
+                finish_here = (
+                    plan.finish_reason if last and profile.finish_on_last_content else None
+                )
+                await sse.send(sse.choice({"content": piece}, finish_here))
+                record.chunks_sent += 1
+                record.text_sent += piece
+                piece, n = following, n + 1
+            if plan.cut:
                 await sse.abort()
                 record.completed = True
                 return sse.response
-            if n == len(pieces):
-                break
-            if n and script.interval > 0:
-                await asyncio.sleep(script.interval)
-            await sse.send(sse.choice({"content": pieces[n]}))
-            record.chunks_sent += 1
-            record.text_sent += pieces[n]
-        await sse.finish(len(tokens), finish, script.done)
-        if script.abort_at_end:
-            await sse.abort()
-        else:
-            await sse.end()
-        record.completed = True
-        return sse.response
+            finish = plan.finish_reason
+            if finish is not None and profile.finish_on_last_content and n:
+                await sse.trailer(len(plan.tokens or ()), script.done)
+            else:
+                await sse.finish(len(plan.tokens or ()), finish, script.done)
+            if script.abort_at_end:
+                await sse.abort()
+            else:
+                await sse.end()
+            record.completed = True
+            return sse.response
+        finally:
+            sse.stop_pinging()
 
     async def _stream_error(self, sse: SSEStream, record: RecordedRequest) -> web.StreamResponse:
         error = dict(record.script.stream_error or {})
@@ -479,6 +575,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cut-after", type=int, default=None)
     p.add_argument("--no-done", action="store_true", help="omit data: [DONE]")
     p.add_argument("--model", default="gpt-4o-mini")
+    p.add_argument(
+        "--profile", default="openai", choices=sorted(PROFILES), help="which server to act as"
+    )
+    p.add_argument(
+        "--runaway", action="store_true", help="a model that never stops by itself (see Script)"
+    )
     return p.parse_args(argv)
 
 
@@ -502,6 +604,7 @@ def script_from_args(args: argparse.Namespace) -> Script:
         error_code=args.error_code,
         cut_after=args.cut_after,
         done=not args.no_done,
+        runaway=args.runaway,
     )
 
 
@@ -520,7 +623,11 @@ async def serve_until_signalled(server: ScriptedOpenAIServer) -> None:
 
 async def _amain(args: argparse.Namespace) -> None:
     server = ScriptedOpenAIServer(
-        script_from_args(args), host=args.host, port=args.port, model=args.model
+        script_from_args(args),
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        profile=args.profile,
     )
     await serve_until_signalled(server)
     done = sum(1 for r in server.requests if r.completed)
