@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from .support.browser import (
+from tests.support.browser import (
     PASSWORD,
     SCREENSHOTS,
     STREAM_TIMEOUT_MS,
@@ -32,7 +32,7 @@ from .support.browser import (
     status_is,
     write_new_entry,
 )
-from .support.openai_server import Script, ScriptedOpenAIServer
+from tests.support.openai_server import Script, ScriptedOpenAIServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .support.browser import (
+from tests.support.browser import (
     LiveServer,
     fill_notes,
     require_browser,

@@ -10,12 +10,12 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 # Read by settings.py but not meant for a container: a build-time path and the tests' SQLite.
 NOT_FOR_CONTAINERS = {"DJANGO_STATIC_ROOT", "DJANGO_TEST_SQLITE"}
 # Set by docker-compose.yml itself, pointing at its own services.

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from .support.servers import INPUTS, Server, frames_until, record, wait_for
+from tests.support.servers import INPUTS, Server, frames_until, record, wait_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(90)]
 

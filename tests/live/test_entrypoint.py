@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import ROOT
+
 MANAGE_SHELL = ("python", "manage.py", "shell", "--no-imports", "-c")
 PRINT_KEY = "from django.conf import settings; print('KEY=' + settings.SECRET_KEY)"
 

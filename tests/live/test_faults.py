@@ -22,11 +22,18 @@ import httpx2
 import psycopg
 import pytest
 
-from .support.servers import INPUTS, RedisServer, Server, frames_until, free_port, record, wait_for
+from tests.support.servers import (
+    INPUTS,
+    RedisServer,
+    Server,
+    frames_until,
+    free_port,
+    record,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.pg_redis, pytest.mark.asyncio, pytest.mark.timeout(150)]
 
-ROOT = Path(__file__).resolve().parent.parent
 PG = "postgresql://postgres@127.0.0.1:5432"
 
 

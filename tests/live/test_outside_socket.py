@@ -20,7 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from .support.servers import INPUTS, RawWebSocket, Server, vm_rss
+from tests.support.servers import INPUTS, RawWebSocket, Server, vm_rss
 
 pytestmark = [pytest.mark.outside]
 

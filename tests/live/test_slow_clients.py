@@ -27,10 +27,9 @@ from websockets.asyncio.client import connect as ws_connect
 
 from diaries import consumers
 from diaries.models import GenerationStatus
-
-from .conftest import make_entry, make_user
-from .support.openai_server import Script, ScriptedOpenAIServer
-from .support.servers import INPUTS, RawWebSocket, Server, record, wait_for
+from tests.support.factories import make_entry, make_user
+from tests.support.openai_server import Script, ScriptedOpenAIServer
+from tests.support.servers import INPUTS, RawWebSocket, Server, record, wait_for
 
 # A generation of about 880 KB, streamed as fast as the upstream can: its frames (the delta or
 # two, then `done` with the whole text) come to 1.7 MB. (autobahn refuses to send one message over

@@ -11,8 +11,8 @@ from django.contrib.sessions.models import Session
 
 from diaries.models import DiaryEntry, Generation
 from diaries.writers import Finish, WriterError
-
-from .conftest import INPUTS, ScriptedWriter, connect, make_entry, make_user
+from tests.support.factories import ScriptedWriter, make_entry, make_user
+from tests.support.sockets import INPUTS, connect
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

@@ -8,10 +8,9 @@ import pytest
 from channels.db import database_sync_to_async
 
 from diaries.models import DiaryEntry, Generation
+from tests.support.factories import make_entry, make_user
 from tests.support.openai_server import Script
 from tests.support.wire import openai_server  # noqa: F401
-
-from .conftest import make_entry, make_user
 
 pytestmark = [pytest.mark.wire, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

@@ -15,10 +15,9 @@ from django.utils import translation
 from django.utils.translation.template import templatize
 
 from diaries.models import EntryStatus, Generation, GenerationStatus
+from tests.support.factories import make_entry
+from tests.support.paths import ROOT
 
-from .conftest import make_entry
-
-ROOT = Path(__file__).resolve().parent.parent
 LOCALE = ROOT / "diaries" / "locale" / "ja" / "LC_MESSAGES"
 TEMPLATES = ROOT / "templates"
 # Django's own admin templates are translated by Django.

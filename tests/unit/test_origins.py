@@ -8,8 +8,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from diary_project.asgi import application
-
-from .conftest import connect, make_user, session_cookie_for
+from tests.support.factories import make_user
+from tests.support.sockets import connect, session_cookie_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

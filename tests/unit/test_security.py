@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -19,10 +18,10 @@ from django.test import Client
 from django.urls import reverse
 
 from diaries.models import Generation
+from tests.support.factories import make_entry, make_user
+from tests.support.paths import ROOT
+from tests.support.sockets import connect, session_cookie_for
 
-from .conftest import connect, make_entry, make_user, session_cookie_for
-
-ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a-long-diary-passphrase-42"
 
 PRODUCTION = {

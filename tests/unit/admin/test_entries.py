@@ -29,9 +29,8 @@ from diaries.services.checks import entry_text_check
 from diaries.services.entries import entry_delete, entry_update_text
 from diaries.services.generations import generation_finish, generation_start
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
-
-from .conftest import make_entry, make_user
-from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 

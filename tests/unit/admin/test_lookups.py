@@ -31,9 +31,8 @@ from diaries.models import (
 )
 from diaries.services.checks import entry_text_check
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
-
-from .conftest import make_user
-from .support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.factories import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,7 @@ from django.test import Client
 
 from diaries.checkers.wordlist import WordListChecker, shipped_words
 from diaries.services import checks
-
-from .conftest import make_user
+from tests.support.factories import make_user
 
 
 def no_key(settings, **overrides) -> None:

@@ -12,7 +12,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,10 +35,9 @@ from diaries.services.checks import entry_check_record, entry_text_check
 from diaries.services.entries import entry_update_text
 from diaries.services.moderation import entry_hide
 from diaries.services.sharing import entry_share
+from tests.support.factories import make_entry, make_user
+from tests.support.paths import ROOT
 
-from .conftest import make_entry, make_user
-
-ROOT = Path(__file__).resolve().parent.parent
 TEXT = "Dear diary, today was good."  # what the scripted writer writes
 
 

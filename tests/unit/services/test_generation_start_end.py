@@ -18,8 +18,7 @@ from diaries.models import DiaryEntry, Generation, ModerationEvent
 from diaries.services.entries import entry_build, entry_create
 from diaries.services.generations import generation_finish, generation_start
 from diaries.services.moderation import moderation_event_record
-
-from .conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 TEXT = "Ein Tag am Fluss, 'quoted' and \"double\" — ünïcode ✓"
 

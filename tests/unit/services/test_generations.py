@@ -22,8 +22,7 @@ from diaries.services.generations import (
     generations_checkpoint,
     generations_sweep_stale,
 )
-
-from .conftest import ScriptedWriter, make_entry, make_user
+from tests.support.factories import ScriptedWriter, make_entry, make_user
 
 
 def start(user, entry, **kwargs):

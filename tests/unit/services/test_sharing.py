@@ -22,8 +22,7 @@ from diaries.services.accounts import profile_get
 from diaries.services.entries import entry_update_text
 from diaries.services.moderation import entry_hide, entry_restore, report_resolve
 from diaries.services.sharing import entry_report, entry_share
-
-from .conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,8 @@ from diaries.exceptions import DiaryError
 from diaries.models import DiaryEntry, Generation
 from diaries.services.entries import entry_build, entry_delete
 from diaries.services.generations import generation_finish, generation_start
-
-from .conftest import INPUTS, make_entry, make_user
+from tests.support.factories import make_entry, make_user
+from tests.support.sockets import INPUTS
 
 PASSWORD = "a-long-diary-passphrase-42"
 

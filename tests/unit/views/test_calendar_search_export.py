@@ -13,8 +13,7 @@ from django.utils import timezone
 
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_update_text
-
-from .conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 

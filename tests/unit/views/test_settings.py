@@ -14,8 +14,7 @@ from django.utils import timezone, translation
 from diaries.models import DiaryEntry, EntryEdit, Generation, GenerationStatus, Profile
 from diaries.services.accounts import account_delete, profile_get
 from diaries.services.entries import entry_update_text
-
-from .conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -10,12 +10,12 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from diaries.writers.base import Finish, WriterRequest
 from diaries.writers.offline import OfflineWriter, compose, split_pieces
+from tests.support.paths import ROOT
 
 TONES = ("plain", "warm", "humorous", "poetic", "reflective")
 JA_CHARS = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
@@ -76,12 +76,11 @@ def test_compose_is_deterministic_across_processes():
         "print(compose(WriterRequest(date='2025-06-01', morning='ran by the river', "
         "afternoon='lunch with Aiko', evening='', notes='', tone='poetic', language='en')))\n"
     )
-    root = Path(__file__).resolve().parent.parent
     outputs = set()
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
         result = subprocess.run(
-            [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
         )
         assert result.returncode == 0, result.stderr
         outputs.add(result.stdout)

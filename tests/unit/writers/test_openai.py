@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import httpx2
 import openai
@@ -19,6 +18,7 @@ import pytest_asyncio
 from diaries.writers.base import Finish, WriterError, WriterRequest
 from diaries.writers.openai import PLACEHOLDER_API_KEY, OpenAIWriter, map_error
 from tests.support.openai_server import DEFAULT_TOKENS, Script, ScriptedOpenAIServer
+from tests.support.paths import ROOT
 from tests.support.wire import boundaries, openai_server  # noqa: F401
 
 pytestmark = pytest.mark.wire
@@ -648,7 +648,7 @@ SERVER_MODULE = "tests.support.openai_server"
 def test_server_runs_as_its_own_process() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", SERVER_MODULE, "--tokens", "5", "--tokens-per-second", "200"],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
