@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
+from functools import partial
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import connection
 from django.utils import timezone
 
 from diaries.exceptions import Busy, DiaryError, QuotaExceeded, RateLimited
@@ -23,6 +22,7 @@ from diaries.services.generations import (
     generations_sweep_stale,
 )
 from tests.support.factories import ScriptedWriter, make_entry, make_user
+from tests.support.races import start_together
 
 
 def start(user, entry, **kwargs):
@@ -55,25 +55,8 @@ def test_the_database_itself_refuses_two_running_generations_per_entry(user, ent
 def test_concurrent_starts_make_exactly_one_generation():
     user = make_user()
     entry = make_entry(user)
-    results: list[str] = []
-    barrier = threading.Barrier(4)
-
-    def attempt():
-        barrier.wait()
-        try:
-            start(user, entry)
-            results.append("started")
-        except Busy:
-            results.append("busy")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == ["busy", "busy", "busy", "started"]
+    results = start_together(*(partial(start, user, entry) for _ in range(4)))
+    assert results == ["busy", "busy", "busy", "started"]
     assert Generation.objects.filter(entry=entry).count() == 1
 
 

@@ -8,7 +8,7 @@ any number of accounts could be made from one address, each with its own daily q
 from __future__ import annotations
 
 import asyncio
-import threading
+from functools import partial
 
 import pytest
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -19,24 +19,19 @@ from django.db import connection, connections
 from django.test import AsyncClient, Client
 
 from diaries import selectors
-from diaries.exceptions import DiaryError
 from diaries.models import DiaryEntry, Generation
 from diaries.services.entries import entry_build, entry_delete
 from diaries.services.generations import generation_finish, generation_start
 from tests.support.factories import make_entry, make_user
+from tests.support.races import start_together
 from tests.support.sockets import INPUTS
 
 PASSWORD = "a-long-diary-passphrase-42"
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    """The sign-up counter lives in the shared cache (Redis on the PostgreSQL pass)."""
-    from django.core.cache import cache
-
-    cache.clear()
-    yield
-    cache.clear()
+races_on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite runs one write transaction at a time (BEGIN IMMEDIATE): no race to lose",
+)
 
 
 async def db(fn, *args, **kwargs):
@@ -162,10 +157,7 @@ async def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_fi
     assert await db(selectors.generations_today_count, user=user) == 1
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="SQLite runs one write transaction at a time (BEGIN IMMEDIATE): no race to lose",
-)
+@races_on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(settings):
     settings.DIARY_MAX_RUNNING_PER_USER = 1
@@ -173,61 +165,32 @@ def test_two_concurrent_starts_on_different_entries_pass_the_running_limit_once(
     earlier = generation_start(user=user, entry=make_entry(user), writer_name="w", model_name="m")
     generation_finish(generation_id=earlier.generation.pk, status="done", text="t", seq=1)
     entries = [make_entry(user), make_entry(user)]
-    barrier = threading.Barrier(len(entries))
-    outcomes: list[str] = []
 
-    def start(entry):
-        try:
-            connection.ensure_connection()  # connected before the barrier: they start together
-            barrier.wait(5)
-            generation_start(user=user, entry=entry, writer_name="w", model_name="m")
-            outcomes.append("started")
-        except DiaryError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connections.close_all()
+    outcomes = start_together(
+        *(
+            partial(generation_start, user=user, entry=entry, writer_name="w", model_name="m")
+            for entry in entries
+        )
+    )
 
-    threads = [threading.Thread(target=start, args=(entry,)) for entry in entries]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-
-    assert sorted(outcomes) == ["rate_limited", "started"]
+    assert outcomes == ["rate_limited", "started"]
     assert Generation.objects.filter(entry__owner=user, status="generating").count() == 1
     assert selectors.generations_today_count(user=user) == 2
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="SQLite runs one write transaction at a time (BEGIN IMMEDIATE): no race to lose",
-)
+@races_on_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_starts_of_new_entries_pass_the_daily_quota_once(settings):
     settings.DIARY_DAILY_GENERATIONS = 1
     user = make_user()
-    barrier = threading.Barrier(3)
-    outcomes: list[str] = []
 
     def start(n):
-        try:
-            connection.ensure_connection()
-            barrier.wait(5)
-            entry = entry_build(user=user, morning=f"try {n}")
-            generation_start(user=user, entry=entry, writer_name="w", model_name="m")
-            outcomes.append("started")
-        except DiaryError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connections.close_all()
+        entry = entry_build(user=user, morning=f"try {n}")
+        generation_start(user=user, entry=entry, writer_name="w", model_name="m")
 
-    threads = [threading.Thread(target=start, args=(n,)) for n in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
+    outcomes = start_together(*(partial(start, n) for n in range(3)))
 
-    assert sorted(outcomes) == ["quota_exceeded", "quota_exceeded", "started"]
+    assert outcomes == ["quota_exceeded", "quota_exceeded", "started"]
     assert entries_of(user) == 1  # the refused ones saved nothing
     assert selectors.generations_today_count(user=user) == 1
 
