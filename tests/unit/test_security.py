@@ -1,5 +1,6 @@
-"""Security and abuse resistance: deploy settings, headers, login throttling, the socket's
-limits, sockets closed when a session goes stale, and nothing secret in the logs."""
+"""Security and abuse resistance: headers, login throttling, the socket's limits, sockets closed
+when a session goes stale, and nothing secret in the logs. Deploy settings:
+tests/unit/test_settings.py."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 from channels.db import database_sync_to_async
@@ -23,66 +21,6 @@ from tests.support.paths import ROOT
 from tests.support.sockets import connect, session_cookie_for
 
 PASSWORD = "a-long-diary-passphrase-42"
-
-PRODUCTION = {
-    "DJANGO_SECRET_KEY": "k3y-" + "Zq9xP2mL7vR4tY8w" * 4,
-    "DJANGO_SECURE": "true",
-    "DJANGO_SECURE_PROXY_HEADER": "true",
-    "DJANGO_ALLOWED_HOSTS": "diary.example.com",
-    "DJANGO_CSRF_TRUSTED_ORIGINS": "https://diary.example.com",
-    "EMAIL_URL": "smtp+tls://nikki:mail-password@smtp.example.com:587",
-}
-
-
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DIARY_"))}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-# --- deployment settings ---------------------------------------------------------------------
-
-
-def test_check_deploy_is_clean_with_production_variables():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
-
-
-def test_production_refuses_a_wildcard_allowed_host():
-    result = manage("check", env={**PRODUCTION, "DJANGO_ALLOWED_HOSTS": "*"})
-    assert result.returncode != 0 and "not '*'" in result.stderr
-
-
-def test_production_refuses_a_missing_secret_key():
-    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
-    result = manage("check", env=env)
-    assert result.returncode != 0 and "DJANGO_SECRET_KEY" in result.stderr
-
-
-def test_production_cookies_and_transport_are_secure():
-    code = (
-        "from django.conf import settings as s; print(s.SESSION_COOKIE_SECURE, "
-        "s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
-        "s.SECURE_PROXY_SSL_HEADER, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE)"
-    )
-    result = manage("shell", "-v", "0", "-c", code, env=PRODUCTION)
-    assert result.stdout.split() == [
-        "True",
-        "True",
-        "True",
-        "31536000",
-        "('HTTP_X_FORWARDED_PROTO',",
-        "'https')",
-        "True",
-        "Lax",
-    ]
 
 
 @pytest.mark.django_db

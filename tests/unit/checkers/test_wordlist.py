@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
+from diaries.checkers.base import NullChecker, Verdict
 from diaries.checkers.wordlist import WordListChecker, shipped_words
 from diaries.services import checks
 from tests.support.factories import make_user
@@ -85,3 +86,27 @@ def test_the_moderation_desk_says_which_check_is_in_force(settings, overrides, e
         page = client.get(url)
         assert page.status_code == 200
         assert expected in html.unescape(page.text), url
+
+
+@pytest.mark.asyncio
+async def test_word_list_matches_whole_latin_words_ignoring_case():
+    checker = WordListChecker(["Stupid", "kill"])
+
+    assert (await checker.check("That was a STUPID idea.")).flagged
+    verdict = await checker.check("I will kill the weeds.")
+    assert verdict.flagged and verdict.categories == ("kill",) and verdict.checker == "wordlist"
+    assert not (await checker.check("My skills improved; stupidity aside.")).flagged
+
+
+@pytest.mark.asyncio
+async def test_word_list_matches_japanese_anywhere():
+    checker = WordListChecker(["ばか"])
+
+    assert (await checker.check("今日はばかみたいに暑かった。")).flagged
+    assert not (await checker.check("今日は暑かった。")).flagged
+
+
+@pytest.mark.asyncio
+async def test_an_empty_word_list_and_the_null_checker_pass_everything():
+    assert not (await WordListChecker(["", "  "]).check("anything at all")).flagged
+    assert (await NullChecker().check("anything")) == Verdict(flagged=False, checker="off")

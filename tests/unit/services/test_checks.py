@@ -1,17 +1,11 @@
-"""The automatic check: the checkers alone, the factory, and the path from a finished generation
-(flagged, clean, checker down) — including the real openai client against a moderation server on
-loopback."""
+"""The automatic check as the services run it: the checker the settings choose, what a verdict
+does to an entry, and the check after a finished generation (flagged, clean, checker down) —
+including the real openai client against a moderation server on loopback. The checkers alone:
+tests/unit/checkers/."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -36,7 +30,7 @@ from diaries.services.entries import entry_update_text
 from diaries.services.moderation import entry_hide
 from diaries.services.sharing import entry_share
 from tests.support.factories import make_entry, make_user
-from tests.support.paths import ROOT
+from tests.support.moderation_server import moderation_body
 
 TEXT = "Dear diary, today was good."  # what the scripted writer writes
 
@@ -44,89 +38,6 @@ TEXT = "Dear diary, today was good."  # what the scripted writer writes
 @pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-# --- a moderation endpoint on loopback --------------------------------------------------------
-
-
-def moderation_body(*, flagged: bool, categories: dict[str, bool] | None = None) -> dict:
-    """OpenAI's moderation response shape."""
-    names = ("harassment", "harassment/threatening", "hate", "self-harm", "sexual", "violence")
-    cats = {name: False for name in names} | (categories or {})
-    return {
-        "id": "modr-test-1",
-        "model": "omni-moderation-2024-09-26",
-        "results": [
-            {
-                "flagged": flagged,
-                "categories": cats,
-                "category_scores": {name: (0.9 if hit else 0.001) for name, hit in cats.items()},
-                "category_applied_input_types": {name: ["text"] for name in cats},
-            }
-        ],
-    }
-
-
-class ModerationServer:
-    """Answers POST /v1/moderations with the queued (status, body) pairs, then the default."""
-
-    def __init__(self) -> None:
-        self.default: tuple[int, Any] = (200, moderation_body(flagged=False))
-        self.queue: list[tuple[int, Any]] = []
-        self.requests: list[dict[str, Any]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                server.requests.append(
-                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
-                )
-                status, answer = server.queue.pop(0) if server.queue else server.default
-                if self.path.rstrip("/") != "/v1/moderations":
-                    status, answer = 404, {"error": {"message": "no such route", "code": None}}
-                payload = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def answer(self, status: int, body: Any) -> None:
-        self.default = (status, body)
-
-    def __enter__(self) -> ModerationServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@pytest.fixture
-def moderation_server() -> Iterator[ModerationServer]:
-    with ModerationServer() as server:
-        yield server
-
-
-def openai_checker(server: ModerationServer, **kwargs: Any) -> OpenAIModerationChecker:
-    return OpenAIModerationChecker(
-        api_key="sk-test-moderation-key",
-        base_url=server.base_url,
-        model="omni-moderation-latest",
-        timeout=kwargs.pop("timeout", 2.0),
-        max_retries=kwargs.pop("max_retries", 0),
-        **kwargs,
-    )
 
 
 class FakeChecker:
@@ -161,33 +72,6 @@ def use_checker(monkeypatch):
     return use
 
 
-# --- the word list ----------------------------------------------------------------------------
-
-
-@pytest.mark.asyncio
-async def test_word_list_matches_whole_latin_words_ignoring_case():
-    checker = WordListChecker(["Stupid", "kill"])
-
-    assert (await checker.check("That was a STUPID idea.")).flagged
-    verdict = await checker.check("I will kill the weeds.")
-    assert verdict.flagged and verdict.categories == ("kill",) and verdict.checker == "wordlist"
-    assert not (await checker.check("My skills improved; stupidity aside.")).flagged
-
-
-@pytest.mark.asyncio
-async def test_word_list_matches_japanese_anywhere():
-    checker = WordListChecker(["ばか"])
-
-    assert (await checker.check("今日はばかみたいに暑かった。")).flagged
-    assert not (await checker.check("今日は暑かった。")).flagged
-
-
-@pytest.mark.asyncio
-async def test_an_empty_word_list_and_the_null_checker_pass_everything():
-    assert not (await WordListChecker(["", "  "]).check("anything at all")).flagged
-    assert (await NullChecker().check("anything")) == Verdict(flagged=False, checker="off")
-
-
 # --- the factory --------------------------------------------------------------------------------
 
 
@@ -219,100 +103,6 @@ def test_the_moderation_base_url_overrides_the_writers(settings):
     checker = checks.checker_from_settings()
 
     assert checker.base_url == "http://127.0.0.1:9/v1"
-
-
-def _settings_import(**env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DIARY_", "OPENAI_"))}
-    return subprocess.run(
-        [sys.executable, "-c", "import diary_project.settings"],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "true", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def test_settings_refuse_an_unknown_checker_or_openai_without_a_key():
-    assert "DIARY_MODERATION must be" in _settings_import(DIARY_MODERATION="maybe").stderr
-    assert "needs OPENAI_API_KEY" in _settings_import(DIARY_MODERATION="openai").stderr
-    assert _settings_import(DIARY_MODERATION="wordlist").returncode == 0
-
-
-# --- OpenAI's endpoint, over the wire -----------------------------------------------------------
-
-
-@pytest.mark.wire
-@pytest.mark.asyncio
-async def test_openai_checker_reads_a_flagged_answer(moderation_server):
-    moderation_server.answer(
-        200, moderation_body(flagged=True, categories={"violence": True, "harassment": True})
-    )
-
-    verdict = await openai_checker(moderation_server).check("a text")
-
-    assert verdict.flagged and verdict.checker == "openai"
-    assert verdict.categories == ("harassment", "violence")
-    assert verdict.model == "omni-moderation-2024-09-26"
-    [request] = moderation_server.requests
-    assert request["path"] == "/v1/moderations"
-    assert request["body"] == {"model": "omni-moderation-latest", "input": "a text"}
-    assert request["auth"] == "Bearer sk-test-moderation-key"
-
-
-@pytest.mark.wire
-@pytest.mark.asyncio
-async def test_openai_checker_reads_a_clean_answer(moderation_server):
-    verdict = await openai_checker(moderation_server).check("a kind text")
-
-    assert verdict == Verdict(flagged=False, checker="openai", model="omni-moderation-2024-09-26")
-
-
-@pytest.mark.wire
-@pytest.mark.asyncio
-@pytest.mark.parametrize(
-    ("status", "body", "code"),
-    [
-        (500, {"error": {"message": "boom", "type": "server_error", "code": None}}, "http_500"),
-        (401, {"error": {"message": "bad key", "type": "invalid_request_error"}}, "http_401"),
-        (200, {"id": "x", "model": "m", "results": []}, "bad_response"),
-        (200, b"<html>not json</html>", "bad_response"),
-    ],
-)
-async def test_openai_checker_failures_are_checker_errors(moderation_server, status, body, code):
-    moderation_server.answer(status, body)
-
-    with pytest.raises(CheckerError) as caught:
-        await openai_checker(moderation_server).check("text")
-
-    assert caught.value.code == code and caught.value.checker == "openai"
-    assert "sk-test" not in str(caught.value)
-
-
-@pytest.mark.wire
-@pytest.mark.asyncio
-async def test_openai_checker_unreachable_is_unavailable():
-    with ModerationServer() as server:
-        url = server.base_url
-    checker = OpenAIModerationChecker(api_key="sk-x", base_url=url, timeout=1.0, max_retries=0)
-
-    with pytest.raises(CheckerError) as caught:
-        await checker.check("text")
-
-    assert caught.value.code == "unavailable"
-
-
-@pytest.mark.wire
-@pytest.mark.asyncio
-async def test_openai_checker_reuses_one_client_per_event_loop(moderation_server):
-    checker = openai_checker(moderation_server)
-
-    await checker.check("one")
-    await checker.check("two")
-
-    other = openai_checker(moderation_server)
-    assert checker._client_for_this_loop() is other._client_for_this_loop()
-    assert len(moderation_server.requests) == 2
 
 
 # --- what a verdict does to an entry (services) --------------------------------------------------
