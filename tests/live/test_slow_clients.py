@@ -6,9 +6,8 @@ DIARY_WS_MAX_BUFFER_BYTES waits in its send buffer (diaries/backpressure.py), it
 bounded and the generation is saved in full. A client that reads is never dropped, even when
 one frame (the `done` with the whole text) is larger than the limit.
 
-In process: the `watch` throttle (diaries/consumers.py): one snapshot of an entry per
-DIARY_SNAPSHOT_TIMEOUT per socket unless the generation moved on, `rate_limited` when asked
-sooner, close 4013 when asked again and again.
+The `watch` throttle in process (one snapshot per DIARY_SNAPSHOT_TIMEOUT per socket unless the
+generation moved on): tests/unit/test_consumers.py.
 """
 
 from __future__ import annotations
@@ -22,12 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from channels.db import database_sync_to_async
 from websockets.asyncio.client import connect as ws_connect
 
-from diaries import consumers
 from diaries.models import GenerationStatus
-from tests.support.factories import make_entry, make_user
 from tests.support.openai_server import Script, ScriptedOpenAIServer
 from tests.support.servers import INPUTS, RawWebSocket, Server, record, wait_for
 
@@ -215,70 +211,3 @@ def test_snapshots_for_a_client_that_stops_reading_do_not_grow_memory(live):
     record("slow_client_snapshots", **figures)
     print(figures)
     assert peak - rss_before < 16 * 2**20
-
-
-# --- in process: the watch throttle --------------------------------------------------------------
-
-
-async def db(fn, *args, **kwargs):
-    return await database_sync_to_async(fn)(*args, **kwargs)
-
-
-async def watch(ws, entry_id: int) -> dict:
-    await ws.send({"action": "watch", "entry": entry_id})
-    return await ws.recv()
-
-
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-async def test_a_socket_that_keeps_asking_for_the_same_snapshot_is_refused_then_closed(
-    socket_for, settings
-):
-    settings.DIARY_SNAPSHOT_TIMEOUT = 30  # nothing is answered twice within the test
-    user = await db(make_user)
-    entry = await db(make_entry, user)
-    ws = await socket_for(user)
-    assert (await watch(ws, entry.pk))["type"] == "snapshot"
-    for _ in range(consumers.MAX_REFUSED_WATCHES):  # a few: a clear error, the socket stays
-        error = await watch(ws, entry.pk)
-        assert (error["type"], error["code"], error["entry"]) == ("error", "rate_limited", entry.pk)
-        assert error["message"]
-    error = await watch(ws, entry.pk)  # once more: closed, "try again later"
-    assert (error["type"], error["code"]) == ("error", "rate_limited")
-    assert await ws.c.receive_output(timeout=2) == {"type": "websocket.close", "code": 4013}
-    await ws.send({"action": "watch", "entry": entry.pk})  # what it sends meanwhile is ignored
-    assert await ws.c.receive_nothing(timeout=0.3)
-
-
-@pytest.mark.asyncio
-@pytest.mark.django_db(transaction=True)
-async def test_watch_is_answered_again_after_the_interval_or_when_the_generation_moves_on(
-    scripted, socket_for, settings
-):
-    settings.DIARY_SNAPSHOT_TIMEOUT = 0.4
-    hold = asyncio.Event()
-    writer = scripted(pieces=["Dear ", "diary."], hold=hold)
-    user = await db(make_user)
-    entry = await db(make_entry, user)
-    ws = await socket_for(user)
-    # The page's way: `watch` on (re)connect, and again on a gap: refused while too soon.
-    assert (await watch(ws, entry.pk))["type"] == "snapshot"
-    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
-    await asyncio.sleep(0.45)
-    assert (await watch(ws, entry.pk))["type"] == "snapshot"
-    # A generation starts (another tab): this socket's view moved on, a snapshot is due.
-    other = await socket_for(user)
-    await other.send({"action": "generate", "entry": entry.pk})
-    await ws.until("started")
-    snapshot = await watch(ws, entry.pk)
-    while snapshot["type"] == "delta":
-        snapshot = await ws.recv()
-    assert (snapshot["type"], snapshot["status"]) == ("snapshot", GenerationStatus.GENERATING)
-    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
-    # It ends: the entry's status changed, so a snapshot again at once.
-    hold.set()
-    await ws.until("done")
-    snapshot = await watch(ws, entry.pk)
-    assert (snapshot["type"], snapshot["text"]) == ("snapshot", writer.text)
-    # Well-behaved all along: never closed.
-    assert await ws.c.receive_nothing(timeout=0.2)

@@ -9,7 +9,8 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.sessions.models import Session
 
-from diaries.models import DiaryEntry, Generation
+from diaries import consumers
+from diaries.models import DiaryEntry, Generation, GenerationStatus
 from diaries.writers import Finish, WriterError
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.sockets import INPUTS, connect
@@ -638,3 +639,63 @@ async def test_cancel_when_the_owning_process_is_gone_keeps_the_checkpoint(socke
     assert (done["status"], done["text"]) == ("cancelled", "kept so far")
     [gen] = await db(generations, entry.pk)
     assert (gen.status, gen.text) == ("cancelled", "kept so far")
+
+
+# --- the watch throttle: one snapshot of an entry per DIARY_SNAPSHOT_TIMEOUT per socket unless
+# the generation moved on, `rate_limited` when asked sooner, close 4013 when asked again and again
+
+
+async def watch(ws, entry_id: int) -> dict:
+    await ws.send({"action": "watch", "entry": entry_id})
+    return await ws.recv()
+
+
+async def test_a_socket_that_keeps_asking_for_the_same_snapshot_is_refused_then_closed(
+    socket_for, settings
+):
+    settings.DIARY_SNAPSHOT_TIMEOUT = 30  # nothing is answered twice within the test
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    ws = await socket_for(user)
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    for _ in range(consumers.MAX_REFUSED_WATCHES):  # a few: a clear error, the socket stays
+        error = await watch(ws, entry.pk)
+        assert (error["type"], error["code"], error["entry"]) == ("error", "rate_limited", entry.pk)
+        assert error["message"]
+    error = await watch(ws, entry.pk)  # once more: closed, "try again later"
+    assert (error["type"], error["code"]) == ("error", "rate_limited")
+    assert await ws.c.receive_output(timeout=2) == {"type": "websocket.close", "code": 4013}
+    await ws.send({"action": "watch", "entry": entry.pk})  # what it sends meanwhile is ignored
+    assert await ws.c.receive_nothing(timeout=0.3)
+
+
+async def test_watch_is_answered_again_after_the_interval_or_when_the_generation_moves_on(
+    scripted, socket_for, settings
+):
+    settings.DIARY_SNAPSHOT_TIMEOUT = 0.4
+    hold = asyncio.Event()
+    writer = scripted(pieces=["Dear ", "diary."], hold=hold)
+    user = await db(make_user)
+    entry = await db(make_entry, user)
+    ws = await socket_for(user)
+    # The page's way: `watch` on (re)connect, and again on a gap: refused while too soon.
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
+    await asyncio.sleep(0.45)
+    assert (await watch(ws, entry.pk))["type"] == "snapshot"
+    # A generation starts (another tab): this socket's view moved on, a snapshot is due.
+    other = await socket_for(user)
+    await other.send({"action": "generate", "entry": entry.pk})
+    await ws.until("started")
+    snapshot = await watch(ws, entry.pk)
+    while snapshot["type"] == "delta":
+        snapshot = await ws.recv()
+    assert (snapshot["type"], snapshot["status"]) == ("snapshot", GenerationStatus.GENERATING)
+    assert (await watch(ws, entry.pk))["code"] == "rate_limited"
+    # It ends: the entry's status changed, so a snapshot again at once.
+    hold.set()
+    await ws.until("done")
+    snapshot = await watch(ws, entry.pk)
+    assert (snapshot["type"], snapshot["text"]) == ("snapshot", writer.text)
+    # Well-behaved all along: never closed.
+    assert await ws.c.receive_nothing(timeout=0.2)
