@@ -1,6 +1,6 @@
 """A start refused for the daily quota, seen in a real browser: nothing is saved, the notes stay
 in the form, and the page says why (issue 13, hole 9). Same live daphne and Chromium as
-tests/test_browser.py."""
+tests/live/test_browser.py."""
 
 from __future__ import annotations
 

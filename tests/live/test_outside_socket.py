@@ -5,7 +5,7 @@ What only a real daphne shows (the in-process communicator accepts any close cod
 transport): the close codes a client receives, that a closed socket gives back its place in the
 per-user socket count, and that a client sending pings and never reading the pongs is dropped
 before the server's memory grows. (A client that stops reading a generation's frames:
-tests/test_slow_clients.py, against the same kind of server.)
+tests/live/test_slow_clients.py, against the same kind of server.)
 """
 
 from __future__ import annotations

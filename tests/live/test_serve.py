@@ -1,6 +1,6 @@
 """`python -m diary_project.serve`: daphne's command line, on uvloop unless told otherwise.
 
-The live tiers (test_live_daphne, test_services_tier, test_browser) run every daphne through it;
+The live tiers (tests/live/: test_daphne, test_pg_redis, test_browser) run every daphne through it;
 these check which loop daphne ends up on, in a fresh interpreter each (a reactor is installed
 once per process).
 """

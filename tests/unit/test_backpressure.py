@@ -3,7 +3,7 @@
 A real Twisted TCP transport over real sockets tells the guard when its buffer is full and when
 the client took everything; the wrapping transport counts what is written meanwhile and aborts a
 WebSocket over the limit, never plain HTTP; the `nikki-guard:` endpoint wraps any endpoint.
-The live tiers (test_slow_clients, test_outside_socket) run the whole path in daphne.
+The live tiers (tests/live/: test_slow_clients, test_outside_socket) run the whole path in daphne.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ MODERATOR_PERMISSIONS = {
 def _word_list(settings):
     settings.DIARY_MODERATION = "wordlist"
     settings.DIARY_MODERATION_WORDS = ["forbidden"]
-    # Many users per test: a fast hasher (the real one is tested in test_accounts.py).
+    # Many users per test: a fast hasher (the real one is tested in views/test_accounts.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

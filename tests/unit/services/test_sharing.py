@@ -34,7 +34,7 @@ def _nothing_flagged(settings):
     settings.DIARY_MODERATION = "wordlist"
     settings.DIARY_MODERATION_WORDS = ["forbidden"]
     settings.DIARY_REPORTS_PER_HOUR = 10
-    # Many users per test: a fast hasher (the real one is tested in test_accounts.py).
+    # Many users per test: a fast hasher (the real one is tested in views/test_accounts.py).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
