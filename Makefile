@@ -41,8 +41,8 @@ migrations-check: install
 	mkdir -p var
 	DJANGO_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
-# Every test, on SQLite and the in-memory layer (the services tier starts its own daphnes on
-# PostgreSQL and Redis), then the suite again on PostgreSQL and Redis.
+# Every test, on SQLite and the in-memory layer (tests/unit, and tests/live whose PostgreSQL +
+# Redis tier starts its own daphnes on them), then the suite again on PostgreSQL and Redis.
 test: lint migrations-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-services

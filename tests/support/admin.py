@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from diaries.models import DiaryEntry
-from tests.conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 NOTE = "PRIVATE-NOTE-never-for-moderators"
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx2
 from websockets.asyncio.client import connect
 
-ROOT = Path(__file__).resolve().parents[2]
+from .paths import ROOT
+
 PASSWORD = "a-long-diary-passphrase-42"
 
 

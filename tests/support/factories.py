@@ -1,0 +1,87 @@
+"""Test data and a scripted writer: users, entries, and a writer that yields a script."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from diaries.models import DiaryEntry
+from diaries.services.entries import entry_create
+from diaries.writers import Finish, Usage, WriterError, WriterRequest
+
+_counter = itertools.count(1)
+FINISH = Finish("stop", Usage(10, 5, 15))
+PIECES = ("Dear ", "diary, ", "today ", "was ", "good.")
+
+
+def make_user(username: str | None = None, password: str = "a-long-diary-passphrase-42"):
+    username = username or f"writer{next(_counter)}"
+    return get_user_model().objects.create_user(username=username, password=password)
+
+
+def make_entry(user, **fields: Any) -> DiaryEntry:
+    defaults = {"morning": "ran by the river", "afternoon": "lunch with Aiko", "evening": ""}
+    return entry_create(user=user, **{**defaults, **fields})
+
+
+class ScriptedWriter:
+    """A writer that yields a script, paced, and records what it was asked and whether it
+    was closed before the end (as an upstream HTTP stream would be)."""
+
+    name = "scripted"
+    model = "scripted-1"
+
+    def __init__(
+        self,
+        pieces: list[str] | None = None,
+        *,
+        delay: float = 0.0,
+        first_delay: float = 0.0,
+        finish: Finish | None = FINISH,
+        error: WriterError | Exception | None = None,
+        error_after: int | None = None,
+        hold: asyncio.Event | None = None,
+    ) -> None:
+        self.pieces = list(PIECES) if pieces is None else pieces
+        self.delay = delay
+        self.first_delay = first_delay
+        self.finish = finish
+        self.error = error
+        self.error_after = len(self.pieces) if error_after is None else error_after
+        self.hold = hold  # when set, the stream waits on it after the pieces (before finishing)
+        self.calls: list[WriterRequest] = []
+        self.closed_early = 0
+        self.completed = 0
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    async def stream(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
+        self.calls.append(request)
+        finished = False
+        try:
+            if self.first_delay:
+                await asyncio.sleep(self.first_delay)
+            for index, piece in enumerate(self.pieces):
+                if self.error is not None and index == self.error_after:
+                    raise self.error
+                yield piece
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+            if self.error is not None and self.error_after >= len(self.pieces):
+                raise self.error
+            if self.hold is not None:
+                await self.hold.wait()
+            if self.finish is not None:
+                yield self.finish
+            finished = True
+        finally:
+            if finished:
+                self.completed += 1
+            else:
+                self.closed_early += 1

@@ -1,0 +1,385 @@
+"""The diary around the entries: a month calendar, the paginated list, search, version history
+and restoring, exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
+from diaries.services.entries import entry_update_text
+from tests.support.factories import make_entry, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signed_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def written(user, text: str, **fields) -> DiaryEntry:
+    """An entry as a finished generation leaves it."""
+    entry = make_entry(user, **fields)
+    Generation.objects.create(
+        entry=entry,
+        status=GenerationStatus.DONE,
+        text=text,
+        writer="offline",
+        model_name="nikki-offline-1",
+        tone=entry.tone,
+        language=entry.language,
+        finished_at=timezone.now(),
+    )
+    entry.text, entry.status, entry.writer = text, EntryStatus.DONE, "offline"
+    entry.save()
+    return entry
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar/",
+        "/calendar/2026/11/",
+        "/search/?q=x",
+        "/entries/1/history/",
+        "/export/markdown/",
+        "/export/json/",
+        "/settings/",
+        "/accounts/delete/",
+    ],
+)
+def test_anonymous_visitors_are_sent_to_login(client, url):
+    response = client.get(url)
+
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/?next=")
+
+
+# --- calendar -----------------------------------------------------------------------------------
+
+
+def test_calendar_shows_the_months_entries_with_links_and_tones(signed_in, user, other_user):
+    mine = written(user, "A warm day.", date=dt.date(2026, 11, 3), tone="warm")
+    written(user, "Another.", date=dt.date(2026, 11, 3), tone="poetic")
+    written(user, "Last month.", date=dt.date(2026, 10, 31))
+    written(other_user, "Not mine.", date=dt.date(2026, 11, 4))
+
+    response = signed_in.get("/calendar/2026/11/")
+
+    assert response.status_code == 200
+    html = response.text
+    assert '<h1 id="calendar-heading">November 2026</h1>' in html
+    grid = html[html.index('<table class="calendar"') : html.index("</table>")]
+    assert f'href="/entries/{mine.pk}/"' in grid
+    assert grid.count("/entries/") == 2  # two entries on the 3rd; none from October or others
+    assert 'class="tone tone-warm" title="Warm"' in grid
+    assert "Entry of Nov. 3, 2026" in grid  # the link's text for screen readers
+    assert 'href="/calendar/2026/10/"' in html and 'href="/calendar/2026/12/"' in html
+    assert "2 entries this month" in html
+    assert "Not mine." not in html and "Last month." not in html
+
+
+def test_calendar_marks_today_and_starts_weeks_on_the_locales_first_day(signed_in):
+    today = timezone.localdate()
+
+    html = signed_in.get("/calendar/").text
+
+    assert re.search(r'<td class="day today[^"]*" aria-current="date">', html)
+    assert f'datetime="{today:%Y-%m-%d}"' in html
+    headers = re.findall(r'<th scope="col"><abbr title="(\w+)">', html)
+    assert headers == [
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+    ]
+
+
+def test_calendar_wraps_around_the_year(signed_in):
+    html = signed_in.get("/calendar/2027/1/").text
+
+    assert 'href="/calendar/2026/12/"' in html
+    assert 'href="/calendar/2027/2/"' in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/calendar/2026/13/",
+        "/calendar/2026/0/",
+        "/calendar/0/5/",
+        # The grid of the first and last months would run past the dates Python can hold.
+        "/calendar/9999/12/",
+        "/calendar/1/1/",
+        "/calendar/10000/1/",
+        "/calendar/99999999999999999999/1/",
+    ],
+)
+def test_calendar_of_an_impossible_month_is_not_found(signed_in, url):
+    assert signed_in.get(url).status_code == 404
+
+
+# --- the list -----------------------------------------------------------------------------------
+
+
+def test_home_lists_entries_twenty_a_page(signed_in, user):
+    start = dt.date(2026, 1, 1)
+    for day in range(25):
+        written(user, f"Entry number {day:02d}.", date=start + dt.timedelta(days=day))
+
+    first = signed_in.get("/").text
+    second = signed_in.get("/?page=2").text
+
+    recent = first[first.index("Recent entries") :]
+    assert recent.count('class="entry-item"') == 20
+    assert "Entry number 24." in recent and "Entry number 04." not in recent
+    assert "Page 1 of 2" in first and 'href="?page=2"' in first
+    assert second[second.index("Recent entries") :].count('class="entry-item"') == 5
+    assert "Entry number 00." in second
+    assert signed_in.get("/?page=99").status_code == 200  # out of range: the last page
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def test_search_finds_own_entries_by_text_and_notes_only(signed_in, user, other_user):
+    by_text = written(user, "We watched the fireworks by the river.")
+    by_notes = written(user, "A quiet evening.", evening="Fireworks from the balcony")
+    written(user, "Nothing to see.")
+    written(other_user, "Fireworks at the stranger's house.")
+
+    response = signed_in.get("/search/", {"q": "fireworks"})
+
+    assert response.status_code == 200
+    html = response.text
+    assert "2 entries match “fireworks”" in html
+    assert f'href="/entries/{by_text.pk}/"' in html
+    assert f'href="/entries/{by_notes.pk}/"' in html
+    assert "Nothing to see." not in html
+    assert "stranger" not in html
+
+
+def test_search_matches_japanese_inside_words(signed_in, user):
+    entry = written(user, "今朝は川沿いを走った。", language="ja", morning="川沿いを走った")
+
+    html = signed_in.get("/search/", {"q": "川沿い"}).text
+
+    assert f'href="/entries/{entry.pk}/"' in html
+
+
+def test_search_treats_wildcards_as_plain_characters(signed_in, user):
+    written(user, "Plain text only.")
+    percent = written(user, "We got 100% done.")
+
+    html = signed_in.get("/search/", {"q": "%"}).text
+
+    assert "1 entry matches" in html
+    assert f'href="/entries/{percent.pk}/"' in html
+
+
+def test_search_without_a_query_shows_only_the_form(signed_in, user):
+    written(user, "Something.")
+
+    html = signed_in.get("/search/").text
+
+    assert 'role="search"' in html
+    assert 'for="id_q"' in html
+    assert "match" not in html
+
+
+def test_search_pages_keep_the_query(signed_in, user):
+    for day in range(22):
+        written(user, f"Rainy day {day}.", date=dt.date(2026, 3, 1) + dt.timedelta(days=day))
+
+    html = signed_in.get("/search/", {"q": "rainy"}).text
+
+    assert "22 entries match" in html
+    assert 'href="?q=rainy&amp;page=2"' in html
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+def test_search_on_postgresql_stems_english_words(signed_in, user):
+    entry = written(user, "I walked along the canal.")
+
+    html = signed_in.get("/search/", {"q": "walking"}).text
+
+    assert f'href="/entries/{entry.pk}/"' in html
+
+
+# --- version history ----------------------------------------------------------------------------
+
+
+def test_history_lists_every_generation_and_edit_with_restore_buttons(signed_in, user):
+    entry = written(user, "The model's version.")
+    entry_update_text(entry=entry, text="My version.")
+
+    response = signed_in.get(f"/entries/{entry.pk}/history/")
+
+    assert response.status_code == 200
+    html = response.text
+    assert "The model&#x27;s version." in html and "My version." in html
+    assert html.index("My version.") < html.index("The model&#x27;s version.")
+    generation = entry.generations.get()
+    assert f'action="/entries/{entry.pk}/history/generation/{generation.pk}/restore/"' in html
+    # The edit is the current text: nothing to restore.
+    edit = entry.edits.get()
+    assert f"/history/edit/{edit.pk}/restore/" not in html
+    assert "Current text" in html
+
+
+def test_restoring_a_generation_makes_it_the_text_and_keeps_the_replaced_one(signed_in, user):
+    entry = written(user, "The model's version.")
+    entry_update_text(entry=entry, text="My version.")
+    generation = entry.generations.get()
+
+    response = signed_in.post(f"/entries/{entry.pk}/history/generation/{generation.pk}/restore/")
+
+    assert response.status_code == 302
+    assert response.url == f"/entries/{entry.pk}/"
+    entry.refresh_from_db()
+    assert entry.text == "The model's version."
+    assert entry.status == EntryStatus.EDITED
+    latest = entry.edits.first()
+    assert latest.text == "The model's version."
+    assert latest.previous_text == "My version."
+    assert entry.edits.count() == 2
+    page = signed_in.get(response.url).text
+    assert "The model&#x27;s version." in page[page.index('data-role="output"') :]
+
+
+def test_restoring_an_earlier_edit(signed_in, user):
+    entry = written(user, "Generated.")
+    entry_update_text(entry=entry, text="First edit.")
+    entry_update_text(entry=entry, text="Second edit.")
+    first = EntryEdit.objects.get(entry=entry, text="First edit.")
+
+    signed_in.post(f"/entries/{entry.pk}/history/edit/{first.pk}/restore/")
+
+    entry.refresh_from_db()
+    assert entry.text == "First edit."
+    assert entry.edits.first().previous_text == "Second edit."
+
+
+def test_restoring_is_refused_while_the_entry_is_being_written(signed_in, user):
+    entry = written(user, "Old.")
+    old = entry.generations.get()
+    Generation.objects.create(
+        entry=entry, status=GenerationStatus.GENERATING, writer="offline", tone="plain"
+    )
+    DiaryEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.GENERATING)
+
+    response = signed_in.post(
+        f"/entries/{entry.pk}/history/generation/{old.pk}/restore/", follow=True
+    )
+
+    assert "This entry is being written." in response.text
+    entry.refresh_from_db()
+    assert entry.status == EntryStatus.GENERATING
+    assert not entry.edits.exists()
+
+
+def test_restoring_needs_a_post_and_an_own_version(client, user, other_user):
+    entry = written(user, "Mine.")
+    theirs = written(other_user, "Theirs.")
+    generation = theirs.generations.get()
+    client.force_login(user)
+
+    get = client.get(f"/entries/{entry.pk}/history/generation/{generation.pk}/restore/")
+    foreign_version = client.post(
+        f"/entries/{entry.pk}/history/generation/{generation.pk}/restore/"
+    )
+    foreign_entry = client.post(f"/entries/{theirs.pk}/history/generation/{generation.pk}/restore/")
+    bad_kind = client.post(f"/entries/{entry.pk}/history/magic/1/restore/")
+
+    assert get.status_code == 405
+    assert foreign_version.status_code == 404
+    assert foreign_entry.status_code == 404
+    assert bad_kind.status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.text == "Theirs."
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def test_markdown_export_has_every_own_entry_with_notes(signed_in, user, other_user):
+    written(user, "Second day text.", date=dt.date(2026, 5, 2), tone="poetic")
+    written(user, "First day text.", date=dt.date(2026, 5, 1), morning="Tea", evening="Sleep early")
+    written(other_user, "Somebody else's day.")
+
+    response = signed_in.get("/export/markdown/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/markdown; charset=utf-8"
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;")
+    assert f"nikki-{user.username}-" in disposition and disposition.endswith('.md"')
+    body = response.content.decode()
+    assert body.startswith(f"# The diary of {user.username}\n")
+    assert body.index("## 2026-05-01") < body.index("## 2026-05-02")
+    assert "First day text." in body and "Second day text." in body
+    assert "- Tone: Poetic" in body
+    assert "**Morning:** Tea" in body and "**Evening:** Sleep early" in body
+    assert "Somebody else" not in body
+
+
+def test_json_export_has_entries_generations_and_edits(signed_in, user, other_user):
+    entry = written(user, "Generated text.", date=dt.date(2026, 5, 1), language="ja")
+    entry_update_text(entry=entry, text="Edited text.")
+    written(other_user, "Somebody else's day.")
+
+    response = signed_in.get("/export/json/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response["Content-Disposition"].startswith("attachment;")
+    data = json.loads(response.content)
+    assert data["format"] == "nikki-export"
+    assert data["user"]["username"] == user.username
+    [exported] = data["entries"]
+    assert exported["date"] == "2026-05-01"
+    assert exported["text"] == "Edited text."
+    assert exported["language"] == "ja"
+    assert exported["morning"] == "ran by the river"
+    assert [g["text"] for g in exported["generations"]] == ["Generated text."]
+    assert exported["generations"][0]["writer"] == "offline"
+    assert [(e["previous_text"], e["text"]) for e in exported["edits"]] == [
+        ("Generated text.", "Edited text.")
+    ]
+
+
+def test_an_empty_diary_exports_cleanly(signed_in, user):
+    markdown = signed_in.get("/export/markdown/").content.decode()
+    data = signed_in.get("/export/json/").json()
+
+    assert markdown.startswith("# The diary of")
+    assert data["entries"] == []
+
+
+def test_exports_are_only_for_get(signed_in):
+    assert signed_in.post("/export/json/").status_code == 405
+
+
+def test_an_entry_being_written_has_no_restore_button(signed_in):
+    user = make_user()
+    signed_in.force_login(user)
+    entry = written(user, "Old.")
+    Generation.objects.create(
+        entry=entry, status=GenerationStatus.GENERATING, writer="offline", tone="plain"
+    )
+    DiaryEntry.objects.filter(pk=entry.pk).update(status=EntryStatus.GENERATING, text="")
+
+    html = signed_in.get(f"/entries/{entry.pk}/history/").text
+
+    assert "being written right now" in html
+    assert re.search(r"<button type=\"submit\"[^>]* disabled>", html)
