@@ -9,8 +9,8 @@ import pytest
 from django.urls import reverse
 
 from diaries.services.generations import generation_finish, generation_start
-from tests.conftest import make_entry, make_user
 from tests.support.admin import make_superuser, signed_in
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 

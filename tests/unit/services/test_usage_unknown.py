@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from diaries.models import DailyUsage
 from diaries.services.generations import generation_finish, generation_start
-from tests.conftest import make_entry, make_user
+from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
 
