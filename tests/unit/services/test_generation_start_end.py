@@ -12,9 +12,9 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from diaries import selectors
 from diaries.exceptions import QuotaExceeded
 from diaries.models import DiaryEntry, Generation, ModerationEvent
+from diaries.services import generations
 from diaries.services.entries import entry_build, entry_create
 from diaries.services.generations import generation_finish, generation_start
 from diaries.services.moderation import moderation_event_record
@@ -146,14 +146,14 @@ def test_the_end_locks_the_generation_and_its_entry_until_it_commits(monkeypatch
         user=user, entry=entry, writer_name="w", model_name="m"
     ).generation
     locked, release = threading.Event(), threading.Event()
-    latest_id = selectors.generation_latest_id
+    follow = generations._entry_follow_fields
 
-    def paused(**kwargs):
+    def paused(*args, **kwargs):
         locked.set()
         release.wait(10)
-        return latest_id(**kwargs)
+        return follow(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "generation_latest_id", paused)
+    monkeypatch.setattr(generations, "_entry_follow_fields", paused)
 
     def end():
         try:
