@@ -452,7 +452,8 @@ class Bench:
             deployment = Deployment(name, count, self.workdir, self.upstream.base_url, a)
             started[name] = deployment
             deployment.start(users)
-        print(f"{name}: serving on port {started[name].port}", flush=True)
+        pids = [d.pid for d in getattr(started[name], "daphnes", [started[name]])]
+        print(f"{name}: serving on port {started[name].port}, daphne pids {pids}", flush=True)
 
     async def _shape_level(self, server: Server, sweep: dict[str, Any], n: int) -> bool:
         a = self.args
