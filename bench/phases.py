@@ -420,13 +420,13 @@ class Bench:
             server.stop()
 
     async def layers(self) -> dict[str, Any]:
-        """Nikki on RedisChannelLayer, then on RedisPubSubChannelLayer, one private Redis."""
+        """Nikki on RedisChannelLayer, then on production's pub/sub layer, one private Redis."""
         redis = RedisServer(self.workdir)
         redis.start()
         try:
             return {
                 "RedisChannelLayer": await self.layer("redis", redis, CHANNEL_LAYER="core"),
-                "RedisPubSubChannelLayer": await self.layer(
+                "LocalFirstPubSubChannelLayer": await self.layer(
                     "pubsub", redis, CHANNEL_LAYER="pubsub"
                 ),
             }

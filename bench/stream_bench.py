@@ -65,6 +65,22 @@ from bench.phases import Bench  # noqa: E402
 from bench.report import save_and_print  # noqa: E402
 
 
+def add_shape_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shapes",
+        default="",
+        help="deployment shapes side by side, e.g. embedded,prod1,prod2: embedded = the default "
+        "(SQLite, in-memory layer, one daphne); prodK = K daphnes on PostgreSQL and Redis "
+        "behind docker/nginx.conf",
+    )
+    p.add_argument(
+        "--pg-url",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="the PostgreSQL server the production shapes make their databases on",
+    )
+    p.add_argument("--pg-prefix", default="nikki_bench", help="their names: PREFIX_prodK")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Nikki's streaming benchmark (see the module doc).")
     p.add_argument("--quick", action="store_true", help="a 1-2 minute run with fewer levels")
@@ -94,19 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for Nikki's daphne, e.g. BENCH_PATCHES=stock_writer or "
         "OPENAI_HTTP_CLIENT=httpx (repeatable)",
     )
-    p.add_argument(
-        "--shapes",
-        default="",
-        help="deployment shapes side by side, e.g. embedded,prod1,prod2: embedded = the default "
-        "(SQLite, in-memory layer, one daphne); prodK = K daphnes on PostgreSQL and Redis "
-        "behind docker/nginx.conf",
-    )
-    p.add_argument(
-        "--pg-url",
-        default="postgres://postgres@127.0.0.1:5432/postgres",
-        help="the PostgreSQL server the production shapes make their databases on",
-    )
-    p.add_argument("--pg-prefix", default="nikki_bench", help="their names: PREFIX_prodK")
+    add_shape_options(p)
     p.add_argument("--no-refine", dest="refine", action="store_false")
     p.add_argument(
         "--sweep-only", action="store_true", help="skip the memory and one-stream phases"

@@ -18,7 +18,11 @@ from pathlib import Path
 from tests.support.servers import ROOT, free_port
 
 SITE = ROOT / "docker" / "nginx.conf"
-_DOCKER_ONLY = ("resolver 127.0.0.11 valid=5s ipv6=off;", "server web:8000 resolve;", "listen 8000;")
+_DOCKER_ONLY = (
+    "resolver 127.0.0.11 valid=5s ipv6=off;",
+    "server web:8000 resolve;",
+    "listen 8000;",
+)
 
 
 def nginx_binary() -> str | None:
