@@ -170,6 +170,7 @@ class Measures:
     rss_peak_kb: int
     stats_before: dict[str, Any]
     stats_after: dict[str, Any]
+    services_cpu: dict[str, float] = field(default_factory=dict)  # nginx, redis, postgres
 
 
 def _counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -205,6 +206,10 @@ def _cost_figures(m: Measures, results: list[dict[str, Any]], relayed: int, n: i
         "server_cpu_s": round(m.server_cpu, 2),
         "server_cpu_util": round(m.server_cpu / elapsed, 2) if elapsed else None,
         "server_cpu_per_token_us": round(m.server_cpu / relayed * 1e6, 1) if relayed else None,
+        "services_cpu_per_token_us": {
+            name: round(cpu / relayed * 1e6, 1) if relayed else None
+            for name, cpu in m.services_cpu.items()
+        },
         "upstream_cpu_util": round(m.upstream_cpu / elapsed, 2) if elapsed else None,
         "client_cpu_util": round(m.client_cpu / elapsed, 2) if elapsed else None,
         "frames_per_token": round(frames / relayed, 3) if relayed else None,
@@ -280,22 +285,25 @@ def level_figures(
 # --------------------------------------------------------------------------- Nikki against naive
 
 
-def ratios(nikki: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
-    def at_common(key: str) -> tuple[float | None, float | None, int | None]:
-        """The figure at the largest N both paths ran and passed."""
-        mine = {lv["streams"]: lv for lv in nikki["sweep"]["levels"] if lv["ok"]}
-        theirs = {lv["streams"]: lv for lv in naive["sweep"]["levels"] if lv["ok"]}
-        common = sorted(set(mine) & set(theirs))
-        if not common:  # no level both passed: the largest both ran
-            mine = {lv["streams"]: lv for lv in nikki["sweep"]["levels"]}
-            theirs = {lv["streams"]: lv for lv in naive["sweep"]["levels"]}
-            common = sorted(set(mine) & set(theirs))
-        if not common:
-            return None, None, None
-        n = common[-1]
-        return mine[n][key], theirs[n][key], n
+def common_level(
+    mine: list[dict[str, Any]], theirs: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The two levels at the largest N both sweeps passed (else the largest both ran)."""
+    for passed_only in (True, False):
+        a = {lv["streams"]: lv for lv in mine if lv["ok"] or not passed_only}
+        b = {lv["streams"]: lv for lv in theirs if lv["ok"] or not passed_only}
+        common = sorted(set(a) & set(b))
+        if common:
+            return a[common[-1]], b[common[-1]]
+    return None
 
-    cpu_me, cpu_them, n = at_common("server_cpu_per_token_us")
+
+def ratios(nikki: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
+    pair = common_level(nikki["sweep"]["levels"], naive["sweep"]["levels"])
+    cpu_me, cpu_them, n = None, None, None
+    if pair:
+        cpu_me, cpu_them = (lv["server_cpu_per_token_us"] for lv in pair)
+        n = pair[0]["streams"]
     held_me, held_them = nikki["sweep"]["max_streams"], naive["sweep"]["max_streams"]
     return {
         "streams_held": round(held_me / held_them, 2) if held_them else None,
@@ -304,6 +312,42 @@ def ratios(nikki: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
         "frames_per_token_naive_over_nikki": _ratio_of(nikki, naive, "frames_per_token"),
         "wire_bytes_per_token_naive_over_nikki": _ratio_of(nikki, naive, "wire_bytes_per_token"),
     }
+
+
+def _all_cpu(level: dict[str, Any]) -> float | None:
+    """µs per token of the daphnes and the services beside them."""
+    own = level["server_cpu_per_token_us"]
+    if own is None:
+        return None
+    return round(own + sum(v or 0 for v in level["services_cpu_per_token_us"].values()), 1)
+
+
+def shape_ratios(sweeps: dict[str, dict[str, Any]], base: str = "embedded") -> dict[str, Any]:
+    """Each production shape against the embedded default of the same run: streams held, and
+    CPU per token (the daphnes; and everything: daphnes, nginx, Redis, PostgreSQL) at the
+    largest N both held."""
+    if base not in sweeps:
+        return {}
+    out: dict[str, Any] = {}
+    for name, sweep in sweeps.items():
+        if name == base:
+            continue
+        pair = common_level(sweep["levels"], sweeps[base]["levels"])
+        held = sweeps[base]["max_streams"]
+        entry: dict[str, Any] = {
+            "streams_held": round(sweep["max_streams"] / held, 2) if held else None
+        }
+        if pair:
+            mine, theirs = pair
+            own, base_cpu = mine["server_cpu_per_token_us"], theirs["server_cpu_per_token_us"]
+            everything = _all_cpu(mine)
+            entry["at_n"] = mine["streams"]
+            entry["daphne_cpu_per_token"] = round(own / base_cpu, 2) if own and base_cpu else None
+            entry["all_cpu_per_token"] = (
+                round(everything / base_cpu, 2) if everything and base_cpu else None
+            )
+        out[name] = entry
+    return out
 
 
 def _ratio_of(nikki: dict[str, Any], naive: dict[str, Any], key: str) -> float | None:

@@ -13,17 +13,48 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.analysis import Measures, Stream, analyse, level_figures, ms, pct, ratios
-from bench.processes import Daphne, Upstream, machine, proc_cpu, send_queue_bytes
+from bench.analysis import (
+    Measures,
+    Stream,
+    analyse,
+    level_figures,
+    ms,
+    pct,
+    ratios,
+    shape_ratios,
+)
+from bench.processes import (
+    Daphne,
+    Deployment,
+    Upstream,
+    machine,
+    proc_cpu,
+    send_queue_bytes,
+)
 from bench.report import log_level
 from bench.wsclient import WSClient, connect
 from tests.support.servers import RedisServer
 
+Server = Daphne | Deployment  # what a level runs against: one daphne, or nginx in front of some
+
+
+def services_cpu(server: Server) -> dict[str, float]:
+    """CPU of the processes beside the daphnes (nginx, Redis, PostgreSQL): none when embedded."""
+    return server.services_cpu() if isinstance(server, Deployment) else {}
+
+
+def refine_level(best: int, failing: int | None) -> int | None:
+    """A level between the largest passing and the first failing, when they are far apart."""
+    if failing is None or not best or failing - best <= 25:
+        return None
+    mid = (best + failing) // 2
+    return mid - mid % 10
+
 
 class LevelMeter:
-    """CPU of the three processes, the server's peak RSS and its counters over one level."""
+    """CPU of the processes, the server's peak RSS and its counters over one level."""
 
-    def __init__(self, server: Daphne, upstream: Upstream) -> None:
+    def __init__(self, server: Server, upstream: Upstream) -> None:
         self.server = server
         self.upstream = upstream
 
@@ -31,6 +62,7 @@ class LevelMeter:
         self.stats0 = await self.server.stats()
         self.rss0 = self.peak = self.server.rss_kb()
         self.cpu0 = self.server.cpu()
+        self.services0 = services_cpu(self.server)
         self.up0 = proc_cpu(self.upstream.pid)
         self.me0 = time.process_time()
         self.t0 = time.monotonic()
@@ -45,6 +77,7 @@ class LevelMeter:
         """Take the CPU figures; the counters are read later by `measures`."""
         self.elapsed = time.monotonic() - self.t0
         self.cpu = self.server.cpu() - self.cpu0
+        self.services = {k: v - self.services0[k] for k, v in services_cpu(self.server).items()}
         self.up_cpu = proc_cpu(self.upstream.pid) - self.up0
         self.me_cpu = time.process_time() - self.me0
         self.sampler.cancel()
@@ -59,6 +92,7 @@ class LevelMeter:
             rss_peak_kb=self.peak,
             stats_before=self.stats0,
             stats_after=await self.server.stats(),
+            services_cpu=self.services,
         )
 
 
@@ -69,7 +103,7 @@ class Bench:
         self.upstream = Upstream(workdir, args.rate)
         self.levels = 0
 
-    async def open_clients(self, server: Daphne, count: int, first: int = 0) -> list[WSClient]:
+    async def open_clients(self, server: Server, count: int, first: int = 0) -> list[WSClient]:
         clients: list[WSClient] = []
         batch = 50
         for start in range(0, count, batch):
@@ -119,7 +153,7 @@ class Bench:
 
     async def run_level(
         self,
-        server: Daphne,
+        server: Server,
         n_streams: int,
         *,
         tokens: int,
@@ -169,7 +203,7 @@ class Bench:
 
     # ----------------------------------------------------------------------- the phases
 
-    async def warm_up(self, server: Daphne) -> None:
+    async def warm_up(self, server: Server) -> None:
         [client] = await self.open_clients(server, 1)
         for _ in range(2):
             await self.run_level(
@@ -177,7 +211,7 @@ class Bench:
             )
         await self.close_clients([client])
 
-    async def memory(self, server: Daphne) -> dict[str, Any]:
+    async def memory(self, server: Server) -> dict[str, Any]:
         k = self.args.memory_clients
         await asyncio.sleep(1)
         before = server.rss_kb()
@@ -203,7 +237,7 @@ class Bench:
             "level": level,
         }
 
-    async def single(self, server: Daphne) -> dict[str, Any]:
+    async def single(self, server: Server) -> dict[str, Any]:
         a = self.args
         [client] = await self.open_clients(server, 1)
         levels = [
@@ -247,7 +281,7 @@ class Bench:
             "below_window_level": slow,
         }
 
-    async def sweep(self, server: Daphne, start_n: list[int]) -> dict[str, Any]:
+    async def sweep(self, server: Server, start_n: list[int]) -> dict[str, Any]:
         a = self.args
         levels = []
         best = 0
@@ -260,9 +294,8 @@ class Bench:
                 break
             best = n
             await asyncio.sleep(1)
-        if worst_fail is not None and best and a.refine and worst_fail - best > 25:
-            mid = (best + worst_fail) // 2
-            mid -= mid % 10
+        mid = refine_level(best, worst_fail) if a.refine else None
+        if mid:
             await asyncio.sleep(1)
             level = await self.run_level(server, mid, tokens=a.tokens, rate=a.rate, ttft=a.ttft)
             levels.append(level)
@@ -288,7 +321,7 @@ class Bench:
         return entries
 
     async def _watch_without_reading(
-        self, server: Daphne, clients: list[WSClient], entries: list[int]
+        self, server: Server, clients: list[WSClient], entries: list[int]
     ) -> tuple[int, list[tuple[float, float]]]:
         """Ask for snapshots from clients that stopped reading; RSS samples along the way."""
         samples = []
@@ -303,7 +336,7 @@ class Bench:
             samples.append((round(time.monotonic() - t0, 1), round(server.rss_kb() / 1024, 1)))
         return asked, samples
 
-    async def slow_clients(self, server: Daphne) -> dict[str, Any]:
+    async def slow_clients(self, server: Server) -> dict[str, Any]:
         """Clients that stop reading but keep asking for snapshots: does the server buffer?"""
         k, seconds = self.args.slow_clients, self.args.slow_seconds
         clients = await self.open_clients(server, k, first=1)
@@ -387,18 +420,88 @@ class Bench:
             server.stop()
 
     async def layers(self) -> dict[str, Any]:
-        """Nikki on RedisChannelLayer, then on RedisPubSubChannelLayer, one private Redis."""
+        """Nikki on RedisChannelLayer, then on production's pub/sub layer, one private Redis."""
         redis = RedisServer(self.workdir)
         redis.start()
         try:
             return {
                 "RedisChannelLayer": await self.layer("redis", redis, CHANNEL_LAYER="core"),
-                "RedisPubSubChannelLayer": await self.layer(
+                "LocalFirstPubSubChannelLayer": await self.layer(
                     "pubsub", redis, CHANNEL_LAYER="pubsub"
                 ),
             }
         finally:
             redis.stop()
+
+    # ----------------------------------------------------------------------- shapes
+
+    def _start_shape(self, name: str, users: int, started: dict[str, Server]) -> None:
+        """`embedded` (the default: SQLite, in-memory layer, one daphne, no proxy) or `prodK`
+        (K daphnes on PostgreSQL and Redis behind nginx); in `started` before it starts, so
+        that a failed start is cleaned up too."""
+        a = self.args
+        if name == "embedded":
+            extra = dict(kv.split("=", 1) for kv in a.nikki_env)
+            app = "bench.nikki_asgi:application"
+            server = Daphne(name, app, self.workdir, self.upstream.base_url, a, **extra)
+            started[name] = server
+            server.prepare(users)
+            server.start()
+        else:
+            count = int(name.removeprefix("prod"))
+            deployment = Deployment(name, count, self.workdir, self.upstream.base_url, a)
+            started[name] = deployment
+            deployment.start(users)
+        pids = [d.pid for d in getattr(started[name], "daphnes", [started[name]])]
+        print(f"{name}: serving on port {started[name].port}, daphne pids {pids}", flush=True)
+
+    async def _shape_level(self, server: Server, sweep: dict[str, Any], n: int) -> bool:
+        a = self.args
+        level = await self.run_level(server, n, tokens=a.tokens, rate=a.rate, ttft=a.ttft)
+        sweep["levels"].append(level)
+        if level["ok"]:
+            sweep["max_streams"] = max(sweep["max_streams"], n)
+        await asyncio.sleep(1)
+        return level["ok"]
+
+    async def _side_by_side(self, servers: dict[str, Server]) -> dict[str, dict[str, Any]]:
+        """Each level on every shape still passing, the order turning at each level, so that
+        the host's load weighs on every shape alike; then one level between, per shape."""
+        a = self.args
+        sweeps = {name: {"max_streams": 0, "first_failing": None, "levels": []} for name in servers}
+        for i, n in enumerate(a.levels):
+            running = [name for name in servers if sweeps[name]["first_failing"] is None]
+            if not running:
+                break
+            turn = i % len(running)
+            for name in running[turn:] + running[:turn]:
+                if not await self._shape_level(servers[name], sweeps[name], n):
+                    sweeps[name]["first_failing"] = n
+        for name, sweep in sweeps.items():
+            mid = refine_level(sweep["max_streams"], sweep["first_failing"]) if a.refine else None
+            if mid:
+                await self._shape_level(servers[name], sweep, mid)
+        return sweeps
+
+    async def shapes(self) -> dict[str, Any]:
+        """The embedded default and the production shapes, side by side in this run."""
+        a = self.args
+        started: dict[str, Server] = {}
+        try:
+            for name in a.shapes:
+                self._start_shape(name, max(a.levels) + 2, started)
+            for server in started.values():
+                await self.warm_up(server)
+            sweeps = await self._side_by_side(started)
+        finally:
+            for server in started.values():
+                server.stop()
+        return {
+            "order": a.shapes,
+            "daphnes": {n: len(getattr(s, "daphnes", [s])) for n, s in started.items()},
+            "sweeps": sweeps,
+            "ratio": shape_ratios(sweeps),
+        }
 
     def settings(self) -> dict[str, Any]:
         a = self.args
@@ -412,6 +515,7 @@ class Bench:
             "levels": a.levels,
             "quick": a.quick,
             "nikki_env": a.nikki_env,
+            "shapes": a.shapes,
         }
 
     async def run(self) -> dict[str, Any]:
@@ -427,6 +531,8 @@ class Bench:
                 out["ratio"] = ratios(out["nikki"], out["naive"])
             if a.layers and shutil.which("redis-server"):
                 out["layers"] = await self.layers()
+            if a.shapes:
+                out["shapes"] = await self.shapes()
         finally:
             out["upstream"] = self.upstream.stop()
         return out

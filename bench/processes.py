@@ -1,5 +1,7 @@
 """The bench's processes: the paced upstream (bench/upstream.py) and daphne serving Nikki or the
-naive app, each on 127.0.0.1 with its own SQLite file; and what /proc says about a process."""
+naive app, each on 127.0.0.1 with its own SQLite file; the production shape (daphnes on
+PostgreSQL and a private Redis behind the repo's nginx config); and what /proc says about a
+process."""
 
 from __future__ import annotations
 
@@ -15,10 +17,14 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
+import psycopg
+from psycopg import sql
 
-from tests.support.servers import free_port
+from tests.support.nginx import NginxProxy
+from tests.support.servers import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -32,6 +38,29 @@ def proc_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found.extend(int(c) for c in f.read().split())
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU of a process, of the children it has reaped, and of its live descendants (seconds).
+
+    The difference between two readings is what the tree spent in between, children that came
+    and went included (a PostgreSQL backend per connection)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime stime cutime cstime
+    return own + sum(tree_cpu(child) for child in _children(pid))
 
 
 def proc_rss_kb(pid: int) -> int:
@@ -159,10 +188,13 @@ class Daphne:
         workdir: Path,
         upstream_url: str,
         args: argparse.Namespace,
+        *,
+        options: tuple[str, ...] = (),
         **env: str,
     ) -> None:
         self.name = name
         self.app = app
+        self.options = options  # more of daphne's options, e.g. --proxy-headers
         # Nikki runs as deployed (daphne on uvloop, diary_project/serve.py); the naive path on
         # daphne as it comes.
         self.module = "daphne" if name == "naive" else "diary_project.serve"
@@ -239,8 +271,9 @@ print(json.dumps(keys))
 
     def start(self) -> None:
         self.log = open(self.dir / f"daphne-{self.port}.log", "w")
+        bind = ("-b", "127.0.0.1", "-p", str(self.port))
         self.proc = subprocess.Popen(
-            [PY, "-m", self.module, "-b", "127.0.0.1", "-p", str(self.port), self.app],
+            [PY, "-m", self.module, *bind, *self.options, self.app],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -296,3 +329,127 @@ print(json.dumps(keys))
                 self.proc.wait(10)
         if self.proc:
             self.log.close()
+
+
+class PostgresDatabase:
+    """A database of the bench's own on a PostgreSQL server (dropped first if left over)."""
+
+    def __init__(self, server_url: str, name: str) -> None:
+        self.server_url = server_url
+        self.name = name
+        parts = urlsplit(server_url)
+        self.url = urlunsplit(parts._replace(path=f"/{name}"))
+
+    def _run(self, statement: sql.Composable) -> None:
+        with psycopg.connect(self.server_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(statement)
+
+    def create(self) -> None:
+        self.drop()
+        self._run(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+
+    def drop(self) -> None:
+        self._run(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name))
+        )
+
+    def postmaster_pid(self) -> int | None:
+        """The server's main process, if it runs on this machine (for its CPU)."""
+        with psycopg.connect(self.url, connect_timeout=5) as conn:
+            backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        try:
+            with open(f"/proc/{backend}/stat") as f:
+                return int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return None
+
+
+class Deployment:
+    """The production shape: `count` daphnes (`python -m diary_project.serve --proxy-headers`)
+    on one PostgreSQL database and a private Redis (`CHANNEL_LAYER=pubsub`), behind nginx with
+    docker/nginx.conf. Clients connect to nginx; CPU is counted per kind of process."""
+
+    def __init__(self, name: str, count: int, workdir: Path, upstream_url: str, args) -> None:
+        self.name = name
+        self.dir = workdir / name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.redis = RedisServer(self.dir)
+        self.database = PostgresDatabase(args.pg_url, f"{args.pg_prefix}_{name}")
+        env = {
+            "DATABASE_URL": self.database.url,
+            "CHANNEL_LAYER": "pubsub",
+            "DJANGO_STATIC_ROOT": str(self.dir / "static"),
+            **dict(kv.split("=", 1) for kv in args.nikki_env),
+        }
+        self.daphnes = [
+            Daphne(
+                f"{name}-{i}",
+                "bench.nikki_asgi:application",
+                self.dir,
+                upstream_url,
+                args,
+                options=("--proxy-headers",),
+                REDIS_URL=self.redis.url,
+                **env,
+            )
+            for i in range(count)
+        ]
+        self.proxy: NginxProxy | None = None
+        self.postmaster: int | None = None
+
+    def start(self, users: int) -> None:
+        self.redis.start()
+        self.database.create()
+        self.postmaster = self.database.postmaster_pid()
+        first = self.daphnes[0]
+        first.prepare(users)
+        for daphne in self.daphnes:
+            daphne.start()
+        self.proxy = NginxProxy(self.dir / "nginx", [d.port for d in self.daphnes])
+        self.proxy.start()
+
+    @property
+    def port(self) -> int:
+        assert self.proxy is not None
+        return self.proxy.port
+
+    @property
+    def pid(self) -> int:
+        return self.daphnes[0].pid
+
+    def cookie(self, i: int) -> str:
+        return self.daphnes[0].cookie(i)
+
+    def cpu(self) -> float:
+        return sum(d.cpu() for d in self.daphnes)
+
+    def services_cpu(self) -> dict[str, float]:
+        """CPU of the other processes: nginx (master and workers), Redis, and the PostgreSQL
+        server as a whole (its backends come and go with Django's connections)."""
+        assert self.proxy is not None and self.redis.proc is not None
+        out = {"nginx": tree_cpu(self.proxy.pid), "redis": tree_cpu(self.redis.proc.pid)}
+        if self.postmaster:
+            out["postgres"] = tree_cpu(self.postmaster)
+        return out
+
+    def rss_kb(self) -> int:
+        return sum(d.rss_kb() for d in self.daphnes)
+
+    async def stats(self) -> dict[str, Any]:
+        """The daphnes' counters, added up."""
+        total: dict[str, Any] = {"sql_writes": {}, "calls": {}}
+        for daphne in self.daphnes:
+            stats = await daphne.stats()
+            for key in ("sql_writes", "calls"):
+                for name, count in stats[key].items():
+                    total[key][name] = total[key].get(name, 0) + count
+        return total
+
+    def stop(self) -> None:
+        if self.proxy:
+            self.proxy.stop()
+        for daphne in self.daphnes:
+            daphne.stop()
+        self.redis.stop()
+        with contextlib.suppress(psycopg.Error):
+            self.database.drop()

@@ -175,6 +175,54 @@ def _slow_clients(slow: dict[str, Any]) -> list[str]:
     ]
 
 
+def _services(level: dict[str, Any]) -> str:
+    per = level.get("services_cpu_per_token_us") or {}
+    return " / ".join(str(per.get(k, "-")) for k in ("nginx", "redis", "postgres"))
+
+
+def _shape_summary(shapes: dict[str, Any]) -> list[str]:
+    names = shapes["order"]
+    sweeps, ratio = shapes["sweeps"], shapes["ratio"]
+    lines = [
+        "Deployment shapes, side by side (each level on every shape still passing; CPU per "
+        "token: all daphnes together; nginx / Redis / PostgreSQL separately, the PostgreSQL "
+        "server as a whole):",
+        "",
+        "| shape | daphnes | largest N at p99 ≤ 100 ms, nothing lost | first failing N | "
+        "held ÷ embedded | at N | daphnes µs/token ÷ embedded | everything ÷ embedded's "
+        "daphne |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        r = ratio.get(name, {})
+        lines.append(
+            f"| {name} | {shapes['daphnes'][name]} | {sweeps[name]['max_streams']} | "
+            f"{sweeps[name]['first_failing'] or '-'} | {r.get('streams_held', '-')} | "
+            f"{r.get('at_n', '-')} | {r.get('daphne_cpu_per_token', '-')} | "
+            f"{r.get('all_cpu_per_token', '-')} |"
+        )
+    lines.append("")
+    return lines
+
+
+def _shape_levels(shapes: dict[str, Any]) -> list[str]:
+    lines = [
+        "| shape | N | ok | p50 ms | p99 ms | daphnes CPU | daphnes µs/token | "
+        "nginx / redis / postgres µs/token | frames/token | problems |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in shapes["order"]:
+        for lv in shapes["sweeps"][name]["levels"]:
+            lat = lv["latency_ms"]
+            lines.append(
+                f"| {name} | {lv['streams']} | {'yes' if lv['ok'] else 'no'} | {lat['p50']} | "
+                f"{lat['p99']} | {lv['server_cpu_util']} | {lv['server_cpu_per_token_us']} | "
+                f"{_services(lv)} | {lv['frames_per_token']} | {lv['problems'] or ''} |"
+            )
+    lines.append("")
+    return lines
+
+
 def markdown(out: dict[str, Any]) -> str:
     lines = _header(out)
     paths = [p for p in ("nikki", "naive") if p in out]
@@ -186,6 +234,8 @@ def markdown(out: dict[str, Any]) -> str:
         lines += _ratio(out["ratio"])
     if "layers" in out:
         lines += _layers(out["layers"])
+    if "shapes" in out:
+        lines += _shape_summary(out["shapes"]) + _shape_levels(out["shapes"])
     slow = out.get("nikki", {}).get("slow_clients")
     if slow:
         lines += _slow_clients(slow)
@@ -201,7 +251,10 @@ def save_and_print(out: dict[str, Any], dest: Path) -> None:
     (dest / f"bench-{stamp}.json").write_text(json.dumps(out, indent=2))
     (dest / f"bench-{stamp}.md").write_text(report + "\n")
     print()
-    print(json.dumps({k: v for k, v in out.items() if k not in ("nikki", "naive")}, indent=2))
+    brief = {k: v for k, v in out.items() if k not in ("nikki", "naive", "shapes")}
+    if "shapes" in out:
+        brief["shapes"] = {k: v for k, v in out["shapes"].items() if k != "sweeps"}
+    print(json.dumps(brief, indent=2))
     print()
     print(report)
     print(f"saved {dest / f'bench-{stamp}.json'} and .md ({out['bench_seconds']} s)")

@@ -28,6 +28,14 @@ Then, for Nikki: the channel layers (RedisChannelLayer, RedisPubSubChannelLayer)
 redis-server is installed, and the slow-client test (clients that stop reading while asking for
 snapshots).
 
+`--shapes embedded,prod1,prod2` adds the deployment shapes side by side: the embedded default
+(SQLite, the in-memory layer, one daphne) and the production shape with one and two daphnes
+(`python -m diary_project.serve --proxy-headers`, as compose runs them) on a PostgreSQL database
+of their own (`--pg-url`, `--pg-prefix`) and a private redis-server (`CHANNEL_LAYER=pubsub`),
+behind nginx running docker/nginx.conf (tests/support/nginx.py points it at the daphnes). Every
+level runs on every shape still passing before the next level, so the host's load weighs on all
+alike; CPU is counted per kind of process (the daphnes; nginx; Redis; the PostgreSQL server).
+
 Added latency is measured without touching the chunks: the upstream logs the CLOCK_MONOTONIC
 time of each content chunk's write; the client stamps each frame's arrival with the same clock;
 tokens are distinct and fixed-length, so the received text maps back to token indices.
@@ -43,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import tempfile
 import time
@@ -54,6 +63,22 @@ if str(ROOT) not in sys.path:
 
 from bench.phases import Bench  # noqa: E402
 from bench.report import save_and_print  # noqa: E402
+
+
+def add_shape_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shapes",
+        default="",
+        help="deployment shapes side by side, e.g. embedded,prod1,prod2: embedded = the default "
+        "(SQLite, in-memory layer, one daphne); prodK = K daphnes on PostgreSQL and Redis "
+        "behind docker/nginx.conf",
+    )
+    p.add_argument(
+        "--pg-url",
+        default="postgres://postgres@127.0.0.1:5432/postgres",
+        help="the PostgreSQL server the production shapes make their databases on",
+    )
+    p.add_argument("--pg-prefix", default="nikki_bench", help="their names: PREFIX_prodK")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -85,6 +110,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="extra environment for Nikki's daphne, e.g. BENCH_PATCHES=stock_writer or "
         "OPENAI_HTTP_CLIENT=httpx (repeatable)",
     )
+    add_shape_options(p)
     p.add_argument("--no-refine", dest="refine", action="store_false")
     p.add_argument(
         "--sweep-only", action="store_true", help="skip the memory and one-stream phases"
@@ -93,6 +119,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     quick = a.quick
     a.paths = [x.strip() for x in a.paths.split(",") if x.strip()]
+    a.shapes = [x.strip() for x in a.shapes.split(",") if x.strip()]
+    for shape in a.shapes:
+        if not re.fullmatch(r"embedded|prod[1-9]", shape):
+            p.error(f"unknown shape {shape!r}: embedded or prod1 … prod9")
     if a.levels:
         a.levels = [int(x) for x in a.levels.split(",")]
     else:

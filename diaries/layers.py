@@ -28,7 +28,7 @@ from channels.layers import InMemoryChannelLayer
 _FLAT = (str, int, float, bool, type(None))
 
 
-def _copy(message: dict[str, Any]) -> dict[str, Any]:
+def copy_message(message: dict[str, Any]) -> dict[str, Any]:
     """Each receiver gets its own copy, as with the stock layer."""
     if all(type(value) in _FLAT for value in message.values()):
         return dict(message)
@@ -46,7 +46,7 @@ class FastInMemoryChannelLayer(InMemoryChannelLayer):
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_channel_name(channel)
         assert "__asgi_channel__" not in message
-        self._put(channel, _copy(message))
+        self._put(channel, copy_message(message))
 
     async def receive(self, channel: str) -> dict[str, Any]:
         self.require_valid_channel_name(channel)

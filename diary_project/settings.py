@@ -120,9 +120,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channel layer --------------------------------------------------------------------------
 # REDIS_URL switches from the single-process in-memory layer to Redis, shared by all daphnes.
 # https://channels.readthedocs.io/en/latest/topics/channel_layers.html
-# CHANNEL_LAYER picks the Redis layer: "pubsub" (RedisPubSubChannelLayer: one PUBLISH per
-# message, no per-message round trips; held 30 streams at p99 59 ms in the benchmark where
-# "core" failed every stream) or "core" (RedisChannelLayer: capacity and expiry per channel).
+# CHANNEL_LAYER picks the Redis layer: "pubsub" (channels_redis's RedisPubSubChannelLayer, one
+# PUBLISH per message, with members in the sending process served first, in the process:
+# diaries/redis_layer.py; "core" failed every stream in the benchmark where pub/sub held them)
+# or "core" (RedisChannelLayer: capacity and expiry per channel).
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
 if CHANNEL_LAYER not in ("pubsub", "core"):
@@ -130,7 +131,7 @@ if CHANNEL_LAYER not in ("pubsub", "core"):
 if REDIS_URL and CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "diaries.redis_layer.LocalFirstPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
