@@ -73,6 +73,7 @@ base_image() {
     debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
         || { tail -n 20 "$root.log" >&2; rm -f "$root.log"; die "debootstrap $suite failed"; }
     rm -f "$root.log"
+    chmod 0755 "$root"  # mktemp made it 0700: the image's / must be readable by every user
     # As Debian's own container images: no services started by package scripts, no
     # recommended packages, no package lists or archives kept.
     printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
@@ -99,16 +100,35 @@ build_image() {
     log "$name built in $((SECONDS - started))s"
 }
 
+# One suite's stand-ins: its root file system (if one of them is missing), then each image.
+build_suite() {
+    local suite=$1 name folder image_suite
+    for entry in "${images[@]}"; do
+        read -r name folder image_suite <<<"$entry"
+        if [[ $image_suite != "$suite" ]]; then
+            continue
+        fi
+        if image_exists "$name"; then
+            log "$name exists: kept"
+            continue
+        fi
+        base_image "$suite"
+        build_image "$name" "$folder" "$suite"
+    done
+}
+
 command -v docker >/dev/null || die "docker is missing"
 docker info >/dev/null 2>&1 || die "no Docker engine answers (start dockerd first)"
 check_names
-for entry in "${images[@]}"; do
-    read -r name folder suite <<<"$entry"
-    if image_exists "$name"; then
-        log "$name exists: kept"
-        continue
-    fi
-    base_image "$suite"
-    build_image "$name" "$folder" "$suite"
+# The suites side by side: most of the time goes to downloads and to the engine's copies.
+pids=()
+for suite in $(for entry in "${images[@]}"; do read -r _ _ s <<<"$entry"; echo "$s"; done | sort -u); do
+    build_suite "$suite" &
+    pids+=($!)
 done
+failed=0
+for pid in "${pids[@]}"; do
+    wait "$pid" || failed=1
+done
+(( failed == 0 )) || die "a stand-in failed to build (see above)"
 log "done in ${SECONDS}s"

@@ -49,13 +49,13 @@ def stack(request, tmp_path_factory):
     stack = Stack("nikkicompose", tmp_path_factory.mktemp("compose"), **STREAM_ENV)
     stack.timings, stack.users, stack.entries = {}, {}, {}
     stack.run("down", "--volumes", "--remove-orphans", "--timeout", GRACE, check=False)
-    started = time.monotonic()
-    stack.run("build", timeout=2400)
-    stack.timings["build_s"] = round(time.monotonic() - started, 1)
-    started = time.monotonic()
-    stack.run("up", "--detach", timeout=900)
-    stack.timings["up_s"] = round(time.monotonic() - started, 1)
     try:
+        started = time.monotonic()
+        stack.run("build", timeout=2400)
+        stack.timings["build_s"] = round(time.monotonic() - started, 1)
+        started = time.monotonic()
+        stack.run("up", "--detach", timeout=900)
+        stack.timings["up_s"] = round(time.monotonic() - started, 1)
         yield stack
     finally:
         artifacts = ROOT / "test-artifacts"
