@@ -68,7 +68,7 @@ base_image() {
     local root started=$SECONDS mirror
     mirror=$(debian_mirror)
     root=$(mktemp -d /var/tmp/nikki-debootstrap.XXXXXX)
-    trap 'rm -rf "$root"' RETURN
+    trap 'rm -rf "$root"; trap - RETURN' RETURN
     log "debootstrap $suite from $mirror"
     debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$root.log" 2>&1 \
         || { tail -n 20 "$root.log" >&2; rm -f "$root.log"; die "debootstrap $suite failed"; }
@@ -88,7 +88,7 @@ base_image() {
 build_image() {
     local name=$1 folder=$2 suite=$3 context started=$SECONDS
     context=$(mktemp -d /var/tmp/nikki-image.XXXXXX)
-    trap 'rm -rf "$context"' RETURN
+    trap 'rm -rf "$context"; trap - RETURN' RETURN
     cp -r "$here/$folder/." "$context/"
     if [[ $folder == python ]]; then
         [[ -s $ca_bundle ]] || die "no CA bundle at $ca_bundle (HOST_CA_BUNDLE)"
