@@ -1,6 +1,7 @@
 # make run  — set up everything and serve on http://127.0.0.1:8000 (SQLite, in-memory layer, offline writer)
 # make test — set up everything and run the checks and the test suite, on the embedded default
-#             and again on PostgreSQL + Redis (make test-services)
+#             and again on PostgreSQL + Redis (make test-services), then docker-compose.yml on a
+#             real container engine (make test-compose)
 PYTHON := $(shell bin/find-python)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -10,7 +11,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nikki_test_base
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-services migrations-check compose-check lint format install migrate bench clean
+.PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +43,12 @@ migrations-check: install
 	DJANGO_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 # Every test, on SQLite and the in-memory layer (tests/unit, and tests/live whose PostgreSQL +
-# Redis tier starts its own daphnes on them), then the suite again on PostgreSQL and Redis.
+# Redis tier starts its own daphnes on them), then the suite again on PostgreSQL and Redis, then
+# the compose tier.
 test: lint migrations-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-services
+	@$(MAKE) --no-print-directory test-compose
 
 # Skipped when PostgreSQL or Redis does not answer on this machine; never in CI (CI set).
 test-services: install
@@ -53,12 +56,26 @@ test-services: install
 	        '$(SERVICES_DATABASE_URL)' '$(SERVICES_REDIS_URL)' 2>/dev/null; then \
 	    echo "== the suite on $(SERVICES_DATABASE_URL) and $(SERVICES_REDIS_URL)"; \
 	    DATABASE_URL='$(SERVICES_DATABASE_URL)' REDIS_URL='$(SERVICES_REDIS_URL)' \
-	        $(BIN)/python -m pytest -m 'not pg_redis and not browser' $(PYTEST_ARGS); \
+	        $(BIN)/python -m pytest -m 'not pg_redis and not browser and not compose' $(PYTEST_ARGS); \
 	elif [ -n "$$CI" ]; then \
 	    echo "test-services: PostgreSQL or Redis does not answer ($(SERVICES_DATABASE_URL), $(SERVICES_REDIS_URL))" >&2; \
 	    exit 1; \
 	else \
 	    echo "test-services: skipped: nothing answers at $(SERVICES_DATABASE_URL) or $(SERVICES_REDIS_URL)"; \
+	fi
+
+# The compose tier (tests/live/test_compose_stack.py), once: docker-compose.yml built and run on
+# a real engine. Skipped when no Docker engine answers here, never in CI (CI set). Without an
+# image registry, build the base images first: docker/local-images/build.sh (.ci/run does).
+test-compose: install
+	@if docker info >/dev/null 2>&1; then \
+	    echo "== the compose tier (docker-compose.yml on the local Docker engine)"; \
+	    $(BIN)/python -m pytest -m compose tests/live/test_compose_stack.py $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then \
+	    echo "test-compose: no Docker engine answers (docker info fails)" >&2; \
+	    exit 1; \
+	else \
+	    echo "test-compose: skipped: no Docker engine answers here (start dockerd, or Docker Desktop)"; \
 	fi
 
 # docker-compose.yml against Debian's docker-compose (1.29) schema; no Docker engine needed.

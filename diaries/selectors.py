@@ -45,6 +45,11 @@ def generation_latest(*, entry: DiaryEntry) -> Generation | None:
     return entry.generations.order_by(*LATEST_FIRST).first()
 
 
+def generation_latest_with_text(*, entry: DiaryEntry) -> Generation | None:
+    """An entry's latest generation that wrote something (None: none did)."""
+    return entry.generations.exclude(text="").order_by(*LATEST_FIRST).first()
+
+
 def generation_latest_id(*, entry_id: int) -> int | None:
     """The id of an entry's latest generation (None: never generated)."""
     return (
@@ -88,6 +93,10 @@ class EntryState:
     fresh: bool = False
 
 
+# Generations whose text, when there is any, is the entry's own text.
+_WHOLE = (GenerationStatus.DONE, GenerationStatus.CANCELLED)
+
+
 def entry_state(*, entry: DiaryEntry) -> EntryState:
     """The database's view of an entry for a snapshot (the checkpoint when a stream runs)."""
     latest = generation_latest(entry=entry)
@@ -105,12 +114,20 @@ def entry_state(*, entry: DiaryEntry) -> EntryState:
             owner_channel=latest.owner_channel,
             fresh=generation_is_fresh(latest),
         )
-    # Finished: the reader sees the entry's text unless the last attempt left partial text.
+    # Finished: the reader sees the entry's text unless the last attempts left partial text
+    # (interrupted, failed, filtered) that the owner has not edited over since. An attempt that
+    # failed before writing anything hides nothing: the one before it shows, so an entry that
+    # was never written whole keeps the text so far on its page, with Retry.
     text = entry.text
-    if latest.status not in (GenerationStatus.DONE, GenerationStatus.CANCELLED) and latest.text:
-        text = latest.text
-    if entry.writer == "owner" and entry.updated_at >= (latest.finished_at or latest.started_at):
-        text = entry.text
+    if latest.status not in _WHOLE:
+        left = latest if latest.text else generation_latest_with_text(entry=entry)
+        edited = (
+            entry.writer == "owner"
+            and left is not None
+            and (entry.updated_at >= (left.finished_at or left.started_at))
+        )
+        if left is not None and left.status not in _WHOLE and not edited:
+            text = left.text
     return EntryState(
         entry_id=entry.pk,
         generation_id=latest.pk,

@@ -128,7 +128,7 @@ def test_proxy_publishes_port_8000_and_passes_websocket_upgrades(services):
     proxy = services["proxy"]
     assert proxy["image"].startswith("nginx:")
     # Only this machine reaches it unless NIKKI_BIND says otherwise.
-    assert proxy["ports"] == ["${NIKKI_BIND:-127.0.0.1}:8000:8000"]
+    assert proxy["ports"] == ["${NIKKI_BIND:-127.0.0.1}:${NIKKI_PORT:-8000}:8000"]
     mount = "./docker/nginx.conf:/etc/nginx/conf.d/default.conf:ro"
     assert mount in proxy["volumes"]
     conf = (ROOT / "docker" / "nginx.conf").read_text()
@@ -236,6 +236,8 @@ def test_the_proxy_listens_on_loopback_unless_nikki_bind_says_otherwise():
     assert published(rendered(env={})) == ["127.0.0.1:8000:8000"]
     everywhere = "0.0.0.0"  # noqa: S104
     assert published(rendered(env={"NIKKI_BIND": everywhere})) == [f"{everywhere}:8000:8000"]
+    # NIKKI_PORT moves the host's port only (the compose tier takes a free one).
+    assert published(rendered(env={"NIKKI_PORT": "18000"})) == ["127.0.0.1:18000:8000"]
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():
