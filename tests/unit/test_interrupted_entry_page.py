@@ -15,7 +15,7 @@ from diaries.generation import Hub
 from diaries.models import DiaryEntry, Generation
 from diaries.services import generations
 from diaries.writers import WriterError
-from tests.conftest import ScriptedWriter, make_entry, make_user
+from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.pages import EntryPage, entry_page
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
