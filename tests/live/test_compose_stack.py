@@ -23,6 +23,7 @@ from collections import Counter
 
 import httpx2
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from tests.support.compose import Stack, engine_missing
 from tests.support.pages import entry_page
@@ -86,9 +87,18 @@ async def start(stack: Stack, cookie: str, *, avoid: str | None = None, **messag
 
 
 async def socket_on(stack: Stack, cookie: str, *, avoid: str | None = None):
-    """A socket through the proxy on any replica but `avoid` (the proxy spreads sockets)."""
+    """A socket through the proxy on any replica but `avoid` (the proxy spreads sockets).
+
+    Right after a replica stops, the proxy may still pick its address (it re-resolves `web`
+    every 5 s) and answer 502: the page reconnects after a pause, and so does this."""
     for _ in range(10):
-        ws, replica = await stack.socket(cookie)
+        try:
+            ws, replica = await stack.socket(cookie)
+        except InvalidStatus as exc:
+            if exc.response.status_code != 502:
+                raise
+            await asyncio.sleep(1.0)
+            continue
         if replica != avoid:
             return ws, replica
         await ws.close()
