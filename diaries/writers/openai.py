@@ -431,10 +431,7 @@ class OpenAIWriter:
         finally:
             if response is not None:
                 await _close_quietly(response.aclose())
-        if limit.reached:
-            yield self._limited(limit, reader.usage)
-        else:
-            yield self._finish(reader.finish_reason, reader.usage)
+        yield self._end(limit, reader.finish_reason, reader.usage)
 
     async def _stream_stock(self, request: WriterRequest) -> AsyncIterator[str | Finish]:
         """The stock stream: the client parses every chunk into pydantic models (slower)."""
@@ -471,17 +468,16 @@ class OpenAIWriter:
         finally:
             if upstream is not None:
                 await _close_quietly(upstream.close())
-        if limit.reached:
-            yield self._limited(limit, usage)
-        else:
-            yield self._finish(finish_reason, usage)
+        yield self._end(limit, finish_reason, usage)
 
     @staticmethod
     def _limit(request: WriterRequest) -> OutputLimit:
         return OutputLimit(max_chunks=request.max_tokens or None, max_chars=request.max_chars)
 
-    @staticmethod
-    def _limited(limit: OutputLimit, usage: Usage | None) -> Finish:
+    def _end(self, limit: OutputLimit, finish_reason: str | None, usage: Usage | None) -> Finish:
+        """The answer's finish; "length" when the writer's own count stopped it."""
+        if not limit.reached:
+            return self._finish(finish_reason, usage)
         # The server did not stop at the limit it was sent (or was sent none it reads).
         logger.warning(
             "openai stream ran past its limit (%d chunks, %d characters): closed it",

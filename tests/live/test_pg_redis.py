@@ -12,11 +12,8 @@ import json
 import os
 import re
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,13 +23,13 @@ import pytest
 import redis
 from psycopg import sql
 
+from tests.support.nginx import NginxProxy, nginx_binary
 from tests.support.servers import (
     INPUTS,
     ROOT,
     Server,
     daphne_command,
     frames_until,
-    free_port,
     wait_healthy,
 )
 
@@ -337,79 +334,18 @@ async def test_cancel_through_another_process_stops_the_generation(tmp_path, dat
     assert latest_generation(database, entry_id)[1] == text
 
 
-class Proxy:
-    """docker/nginx.conf in front of daphne processes, as compose runs it.
+class Proxy(NginxProxy):
+    """docker/nginx.conf in front of daphne processes, as compose runs it
+    (tests/support/nginx.py); signing in and opening a socket work through it as against
+    daphne itself."""
 
-    Docker's DNS gives `web` one address per replica; here the `server web:8000 resolve;` line
-    becomes one `server` line per process (Debian's nginx predates `resolve`). Everything else
-    in the file is used as it is.
-    """
-
-    def __init__(self, workdir: Path, upstream_ports: list[int]) -> None:
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        site = (ROOT / "docker" / "nginx.conf").read_text()
-        for line in ("server web:8000 resolve;", "listen 8000;"):
-            assert line in site, f"docker/nginx.conf changed: update Proxy ({line})"
-        servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
-        site = site.replace("server web:8000 resolve;", servers)
-        site = site.replace("listen 8000;", f"listen 127.0.0.1:{self.port};")
-        (workdir / "site.conf").write_text(site)
-        temp = "".join(
-            f"{kind}_temp_path {workdir}/{kind};" for kind in ("client_body", "proxy", "fastcgi")
-        )
-        (workdir / "nginx.conf").write_text(
-            f"pid {workdir}/nginx.pid; error_log {workdir}/error.log; daemon off;\n"
-            "events {}\n"
-            "http {\n"
-            "  log_format upstream '$upstream_addr $status \"$request\"';\n"
-            f"  access_log {workdir}/access.log upstream;\n"
-            f"  {temp} uwsgi_temp_path {workdir}/uwsgi; scgi_temp_path {workdir}/scgi;\n"
-            f"  include {workdir}/site.conf;\n"
-            "}\n"
-        )
-        self.proc: subprocess.Popen | None = None
-
-    # Signing in and opening a socket work through the proxy as against daphne itself.
     login = Server.login
     socket = Server.socket
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        conf = str(self.workdir / "nginx.conf")
-        check = subprocess.run(
-            [nginx, "-t", "-p", str(self.workdir), "-c", conf], capture_output=True, text=True
-        )
-        assert check.returncode == 0, check.stderr
-        self.proc = subprocess.Popen([nginx, "-p", str(self.workdir), "-c", conf])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                assert self.proc.poll() is None, (self.workdir / "error.log").read_text()
-                time.sleep(0.1)
-        raise AssertionError("nginx did not listen")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    def upstreams(self) -> list[str]:
-        """The upstream address of each request, in order."""
-        return [line.split()[0] for line in (self.workdir / "access.log").read_text().splitlines()]
 
 
 @pytest.fixture
 def nginx_available() -> None:
-    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+    if nginx_binary() is not None:
         return
     if os.environ.get("CI"):
         pytest.fail("nginx is not installed; .ci/run installs it (apt nginx)", pytrace=False)

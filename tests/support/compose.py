@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx2
 from websockets.asyncio.client import connect
 
-from .servers import PASSWORD, ROOT, free_port
+from .servers import ROOT, form_signup, free_port
 
 # What reaches docker-compose from the test's environment: the engine's address and the tools'
 # own settings, never the test run's Django or diary settings (the stack must run on its
@@ -185,21 +185,7 @@ class Stack:
     def signup(self, username: str) -> str:
         """Sign up through the proxy with the page's form and its CSRF token; the cookie."""
         with self.client() as client:
-            page = client.get("/accounts/signup/")
-            assert page.status_code == 200, page.status_code
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-            response = client.post(
-                "/accounts/signup/",
-                data={
-                    "username": username,
-                    "password1": PASSWORD,
-                    "password2": PASSWORD,
-                    "csrfmiddlewaretoken": token,
-                },
-                headers={"Referer": f"{self.base}/accounts/signup/"},
-            )
-            assert response.status_code == 302, response.text[:500]
-            return f"sessionid={client.cookies['sessionid']}"
+            return form_signup(client, username)
 
     def page(self, cookie: str, path: str) -> httpx2.Response:
         with self.client() as client:

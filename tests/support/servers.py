@@ -146,6 +146,26 @@ def wait_for(predicate, timeout: float) -> float:
     raise AssertionError("condition not met in time")
 
 
+def form_signup(client: httpx2.Client, username: str) -> str:
+    """Sign up with the page's form and its CSRF token through `client` (its base URL the
+    site's), as a browser does; the session cookie."""
+    page = client.get("/accounts/signup/")
+    assert page.status_code == 200, page.status_code
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    response = client.post(
+        "/accounts/signup/",
+        data={
+            "username": username,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "csrfmiddlewaretoken": token,
+        },
+        headers={"Referer": str(client.base_url).rstrip("/") + "/accounts/signup/"},
+    )
+    assert response.status_code == 302, response.text[:500]
+    return f"sessionid={client.cookies['sessionid']}"
+
+
 class Server:
     manage_timeout = 60
 
@@ -227,19 +247,7 @@ class Server:
     def signup(self, username: str) -> str:
         """Sign up through the page's form, as a newcomer does; the session cookie."""
         with httpx2.Client(base_url=self.base) as client:
-            page = client.get("/accounts/signup/")
-            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-            response = client.post(
-                "/accounts/signup/",
-                data={
-                    "username": username,
-                    "password1": PASSWORD,
-                    "password2": PASSWORD,
-                    "csrfmiddlewaretoken": token,
-                },
-            )
-            assert response.status_code == 302, response.text[:500]
-            return f"sessionid={client.cookies['sessionid']}"
+            return form_signup(client, username)
 
     def socket(self, cookie: str, **options):
         return connect(
