@@ -12,6 +12,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from tests.support.factories import make_entry, make_user
+
 
 def session_cookie_for(user) -> str:
     client = Client()
@@ -94,3 +96,15 @@ class Socket:
 
     async def close(self) -> None:
         await self.c.disconnect()
+
+
+async def entry_being_written(socket_for) -> tuple[Any, Any, Socket]:
+    """A new user's entry started on their socket, its first two deltas in: (user, entry,
+    socket). `socket_for` is the conftest fixture; the writer is whatever the test set up."""
+    user = await database_sync_to_async(make_user)()
+    entry = await database_sync_to_async(make_entry)(user)
+    ws = await socket_for(user)
+    await ws.send({"action": "generate", "entry": entry.pk})
+    await ws.until("delta")
+    await ws.until("delta")
+    return user, entry, ws

@@ -13,7 +13,7 @@ from diaries import consumers
 from diaries.models import DiaryEntry, Generation, GenerationStatus
 from diaries.writers import Finish, WriterError
 from tests.support.factories import ScriptedWriter, make_entry, make_user
-from tests.support.sockets import INPUTS, connect
+from tests.support.sockets import INPUTS, connect, entry_being_written
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -200,12 +200,7 @@ async def test_disconnect_mid_stream_still_saves_entry(scripted, socket_for):
 
 async def test_cancel_stops_the_upstream_and_keeps_the_partial_text(scripted, socket_for):
     writer = scripted(pieces=[f"w{i} " for i in range(200)], delay=0.01)
-    user = await db(make_user)
-    entry = await db(make_entry, user)
-    ws = await socket_for(user)
-    await ws.send({"action": "generate", "entry": entry.pk})
-    await ws.until("delta")
-    await ws.until("delta")
+    _user, entry, ws = await entry_being_written(socket_for)
     await ws.send({"action": "cancel", "entry": entry.pk})
     done = await ws.until("done")
     assert done["status"] == "cancelled"

@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from diaries.models import DiaryEntry, Generation
 from tests.support.factories import make_entry, make_user
 from tests.support.openai_server import Script
+from tests.support.sockets import entry_being_written
 from tests.support.wire import openai_server  # noqa: F401
 
 pytestmark = [pytest.mark.wire, pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -50,12 +51,7 @@ async def test_entry_streams_from_an_openai_compatible_server_and_is_saved(use_o
 
 async def test_stop_closes_the_upstream_stream(use_openai, socket_for):
     use_openai.set_script(Script(tokens=[f"t{i} " for i in range(500)], tokens_per_second=100))
-    user = await database_sync_to_async(make_user)()
-    entry = await database_sync_to_async(make_entry)(user)
-    ws = await socket_for(user)
-    await ws.send({"action": "generate", "entry": entry.pk})
-    await ws.until("delta")
-    await ws.until("delta")
+    _user, entry, ws = await entry_being_written(socket_for)
     await ws.send({"action": "cancel", "entry": entry.pk})
     done = await ws.until("done")
     assert done["status"] == "cancelled" and done["text"]

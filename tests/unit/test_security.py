@@ -18,7 +18,7 @@ from django.urls import reverse
 from diaries.models import Generation
 from tests.support.factories import make_entry, make_user
 from tests.support.paths import ROOT
-from tests.support.sockets import connect, session_cookie_for
+from tests.support.sockets import connect, entry_being_written, session_cookie_for
 
 PASSWORD = "a-long-diary-passphrase-42"
 
@@ -149,12 +149,7 @@ async def test_password_change_closes_all_the_users_sockets():
 @pytest.mark.django_db(transaction=True)
 async def test_deactivation_closes_sockets_and_stops_running_generations(scripted, socket_for):
     writer = scripted(pieces=[f"w{i} " for i in range(400)], delay=0.01)
-    user = await database_sync_to_async(make_user)()
-    entry = await database_sync_to_async(make_entry)(user)
-    ws = await socket_for(user)
-    await ws.send({"action": "generate", "entry": entry.pk})
-    await ws.until("delta")
-    await ws.until("delta")
+    user, entry, ws = await entry_being_written(socket_for)
     user.is_active = False
     await database_sync_to_async(user.save)()
     assert (await _closed(ws.c))["code"] == 4401

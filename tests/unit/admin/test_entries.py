@@ -31,6 +31,7 @@ from diaries.services.generations import generation_finish, generation_start
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
 from tests.support.admin import NOTE, make_moderator, make_superuser, signed_in, written
 from tests.support.factories import make_entry, make_user
+from tests.support.sockets import entry_being_written
 
 pytestmark = pytest.mark.django_db
 
@@ -696,12 +697,7 @@ def test_a_superuser_deactivating_on_django_s_user_page_is_audited(root, superus
 async def test_deactivating_closes_sockets_and_stops_generations_at_once(scripted, socket_for):
     writer = scripted(pieces=[f"w{i} " for i in range(400)], delay=0.01)
     superuser = await database_sync_to_async(make_superuser)()
-    user = await database_sync_to_async(make_user)()
-    entry = await database_sync_to_async(make_entry)(user)
-    ws = await socket_for(user)
-    await ws.send({"action": "generate", "entry": entry.pk})
-    await ws.until("delta")
-    await ws.until("delta")
+    user, entry, ws = await entry_being_written(socket_for)
     client = await database_sync_to_async(signed_in)(superuser)
 
     await database_sync_to_async(act)(

@@ -31,6 +31,7 @@ from diaries.services.moderation import entry_hide
 from diaries.services.sharing import entry_share
 from tests.support.factories import make_entry, make_user
 from tests.support.moderation_server import moderation_body
+from tests.support.sockets import entry_being_written
 
 TEXT = "Dear diary, today was good."  # what the scripted writer writes
 
@@ -410,12 +411,7 @@ async def test_wire_moderation_endpoint_down_keeps_the_entry_unpublished(
 async def test_the_check_runs_on_stopped_text_too(scripted, socket_for, use_checker):
     checker = use_checker(FakeChecker(FLAGGED))
     scripted(pieces=[f"w{i} " for i in range(300)], delay=0.01)
-    user = await database_sync_to_async(make_user)()
-    entry = await database_sync_to_async(make_entry)(user)
-    ws = await socket_for(user)
-    await ws.send({"action": "generate", "entry": entry.pk})
-    await ws.until("delta")
-    await ws.until("delta")
+    _user, entry, ws = await entry_being_written(socket_for)
     await ws.send({"action": "cancel", "entry": entry.pk})
     done = await ws.until("done")
 
