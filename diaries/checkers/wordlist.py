@@ -24,6 +24,7 @@ class WordListChecker:
 
     def __init__(self, words: Iterable[str], *, shipped: bool = False) -> None:
         self.words = tuple(dict.fromkeys(w.strip().casefold() for w in words if w.strip()))
+        self._sorted = tuple(sorted(self.words))  # a verdict's categories come out sorted
         self.shipped = shipped  # the lists that come with Nikki, not the site's own
         # A word is first looked for as a plain substring (one C-level search each, linear in
         # the text); only a word found that way and written in Latin letters is then confirmed
@@ -38,7 +39,7 @@ class WordListChecker:
         folded = text.casefold()
         found = tuple(
             word
-            for word in sorted(self.words)
+            for word in self._sorted
             if word in folded
             and (word not in self._whole_word or self._whole_word[word].search(folded))
         )
