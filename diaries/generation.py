@@ -22,16 +22,17 @@ import asyncio
 import logging
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import realtime
+from . import realtime, selectors
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
+from .pseudonyms import Restorer, pseudonymise
 from .services import checks, generations
 from .writer_settings import writer_from_settings
 from .writers import Finish, Writer, WriterError, WriterRequest
@@ -43,27 +44,42 @@ STOP_INTERRUPTED = "interrupted"
 STOP_TIMEOUT = "timeout"
 
 
-def writer_request_for(entry: DiaryEntry) -> WriterRequest:
-    fields = entry.inputs()
-    return WriterRequest(
-        **fields,
-        messages=build_messages(**fields),
+def writer_request_for(
+    entry: DiaryEntry, *, private_names: Sequence[str] = ()
+) -> tuple[WriterRequest, Restorer | None]:
+    """What the writer is asked, and the restorer of its stream when names are kept from it:
+    the listed names in the notes are placeholders in the request, names again in the text."""
+    hidden = pseudonymise(entry.inputs(), private_names, keys=DiaryEntry.NOTE_FIELDS)
+    request = WriterRequest(
+        **hidden.fields,
+        messages=build_messages(**hidden.fields, placeholders=hidden.placeholders),
         max_tokens=settings.DIARY_MAX_TOKENS,
         max_chars=settings.DIARY_MAX_TEXT_CHARS,
     )
+    return request, hidden.restorer() if hidden.names else None
 
 
 class Runner:
     """Runs one generation in this process and broadcasts it to the entry's group."""
 
     def __init__(
-        self, *, hub: Hub, entry_id: int, generation_id: int, writer: Writer, request: WriterRequest
+        self,
+        *,
+        hub: Hub,
+        entry_id: int,
+        generation_id: int,
+        writer: Writer,
+        request: WriterRequest,
+        restorer: Restorer | None = None,
     ) -> None:
         self.hub = hub
         self.entry_id = entry_id
         self.generation_id = generation_id
         self.writer = writer
         self.request = request
+        # Names kept from the model come back here, before anything downstream (frames,
+        # checkpoints, the saved text, moderation) sees the writer's pieces.
+        self.restorer = restorer
         self.group = realtime.entry_group(entry_id)
         self.status = GenerationStatus.GENERATING.value
         self.text = ""  # everything flushed so far, i.e. deltas 1..seq
@@ -127,16 +143,21 @@ class Runner:
         try:
             async for item in stream:
                 if isinstance(item, str):
-                    if item:
-                        if self.first_piece_at is None:
-                            self.first_piece_at = time.monotonic()
-                        self.pending.append(item)
-                        self._wake.set()
+                    self._take(self.restorer.feed(item) if self.restorer else item)
                 else:
                     self.finish = item
         finally:
             # Closing the generator closes the upstream response (openai-python #969).
             await stream.aclose()
+            if self.restorer is not None:
+                self._take(self.restorer.end())  # a held-back tail is never lost
+            self._wake.set()
+
+    def _take(self, piece: str) -> None:
+        if piece:
+            if self.first_piece_at is None:
+                self.first_piece_at = time.monotonic()
+            self.pending.append(piece)
             self._wake.set()
 
     async def _flush_loop(self, pump: asyncio.Task) -> None:
@@ -376,6 +397,16 @@ class Hub:
             owner_channel=self.channel,
         )
         if result.created:
+            # A writer that keeps everything in this process (the offline one) needs no
+            # placeholders; any other sends the notes away.
+            private_names = (
+                []
+                if getattr(writer, "local", False)
+                else await database_sync_to_async(selectors.names_kept_from_model)(
+                    user_id=result.entry.owner_id
+                )
+            )
+            request, restorer = writer_request_for(result.entry, private_names=private_names)
             if before_run is not None:
                 try:
                     await before_run(result.entry)
@@ -388,7 +419,8 @@ class Hub:
                 entry_id=result.entry.pk,
                 generation_id=result.generation.pk,
                 writer=writer,
-                request=writer_request_for(result.entry),
+                request=request,
+                restorer=restorer,
             )
             self.runners[runner.entry_id] = runner
             runner.task = asyncio.create_task(

@@ -80,6 +80,7 @@ class EntryQuerySet(models.QuerySet):
 class DiaryEntry(models.Model):
     # What the person writes; the model's text is made from these.
     INPUT_FIELDS = ("date", "morning", "afternoon", "evening", "notes", "tone", "language")
+    NOTE_FIELDS = ("morning", "afternoon", "evening", "notes")  # the person's own words
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_entries"
@@ -235,6 +236,14 @@ class Profile(models.Model):
     )
     daily_generation_limit = models.PositiveIntegerField(
         null=True, blank=True, help_text=_("Overrides DIARY_DAILY_GENERATIONS when set.")
+    )
+    keep_names_from_model = models.BooleanField(
+        _("keep names from the model"),
+        default=False,
+        help_text=_("Replace the listed names by placeholders before the notes are sent."),
+    )
+    private_names = models.TextField(
+        _("names kept from the model"), blank=True, help_text=_("One name a line.")
     )
 
     def __str__(self) -> str:

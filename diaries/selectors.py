@@ -25,6 +25,7 @@ from .models import (
     ReportStatus,
     Sharing,
 )
+from .pseudonyms import parse_names
 
 
 def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
@@ -160,6 +161,16 @@ def daily_limit_for(*, user) -> int:
         Profile.objects.filter(user=user).values_list("daily_generation_limit", flat=True).first()
     )
     return settings.DIARY_DAILY_GENERATIONS if limit is None else limit
+
+
+def names_kept_from_model(*, user_id: int) -> list[str]:
+    """The names a person keeps from the model (Settings), or none when the option is off."""
+    profile = (
+        Profile.objects.filter(user_id=user_id, keep_names_from_model=True)
+        .only("private_names")
+        .first()
+    )
+    return parse_names(profile.private_names) if profile is not None else []
 
 
 def daily_limit_of(*, user) -> int:

@@ -73,5 +73,8 @@ class WriterError(Exception):
 class Writer(Protocol):
     name: str  # "openai", "offline", …: shown to the user as who wrote the entry
     model: str
+    # True for a writer that sends nothing out of this process (the offline one): names a
+    # person keeps from the model are then left in its request. A writer without it is remote.
+    local: bool
 
     def stream(self, request: WriterRequest) -> AsyncIterator[str | Finish]: ...

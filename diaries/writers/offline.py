@@ -417,6 +417,7 @@ class OfflineWriter:
 
     name = "offline"
     model = "nikki-offline-1"
+    local = True  # nothing leaves the process: names kept from the model need no placeholders
 
     def __init__(self, *, delay: float = 0.06) -> None:
         if delay < 0:

@@ -261,6 +261,7 @@ class OpenAIWriter:
     """Streams a diary entry from `client.chat.completions.create(stream=True)`."""
 
     name = "openai"
+    local = False
 
     def __init__(
         self,
