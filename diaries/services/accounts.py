@@ -26,6 +26,8 @@ def profile_update(
     default_language: str,
     default_tone: str,
     time_zone: str,
+    keep_names_from_model: bool,
+    private_names: str,
 ) -> Profile:
     """Save a person's settings (the form has validated them)."""
     profile = profile_get(user=user)
@@ -33,7 +35,18 @@ def profile_update(
     profile.default_language = default_language
     profile.default_tone = default_tone
     profile.time_zone = time_zone
-    profile.save(update_fields=["ui_language", "default_language", "default_tone", "time_zone"])
+    profile.keep_names_from_model = keep_names_from_model
+    profile.private_names = private_names
+    profile.save(
+        update_fields=[
+            "ui_language",
+            "default_language",
+            "default_tone",
+            "time_zone",
+            "keep_names_from_model",
+            "private_names",
+        ]
+    )
     return profile
 
 
