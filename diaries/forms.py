@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from .models import DiaryEntry, Language, Tone
+from .pseudonyms import MAX_NAME_CHARS, MAX_NAMES, MIN_NAME_CHARS, parse_names
 
 NOTE_FIELDS = ("morning", "afternoon", "evening", "notes")
 
@@ -116,6 +117,20 @@ class SettingsForm(forms.Form):
         required=False,
         help_text=_("Decides what “today” is for you and how times are shown."),
     )
+    keep_names_from_model = forms.BooleanField(
+        label=_("Keep these names from the model"),
+        required=False,
+        help_text=_(
+            "Before your notes are sent to the language model, the names below are replaced by "
+            "placeholders such as [P1]; the names are put back in the entry as it is written."
+        ),
+    )
+    private_names = forms.CharField(
+        label=_("Names to keep from the model"),
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 5, "autocomplete": "off", "spellcheck": "false"}),
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -133,6 +148,65 @@ class SettingsForm(forms.Form):
         if current and current not in dict(zones) and current in zoneinfo.available_timezones():
             zones.append((current, current))  # an alias set elsewhere stays selectable
         self.fields["time_zone"].choices = [("", site_zone), *zones]
+        self.fields["private_names"].help_text = _(
+            "One name a line: people and places, as you write them in your notes (e.g. Alice, "
+            "Kyoto, 田中). Up to %(count)d names of %(min)d to %(max)d characters each."
+        ) % {"count": MAX_NAMES, "min": MIN_NAME_CHARS, "max": MAX_NAME_CHARS}
+        # Room for the longest list and its line breaks; more is refused before parsing.
+        _limit(self.fields["private_names"], MAX_NAMES * (MAX_NAME_CHARS + 2))
+
+    def clean_private_names(self) -> str:
+        names = parse_names(self.cleaned_data["private_names"])
+        errors = []
+        if len(names) > MAX_NAMES:
+            errors.append(
+                forms.ValidationError(
+                    _("List at most %(max)d names (you listed %(count)d)."),
+                    code="too_many",
+                    params={"max": MAX_NAMES, "count": len(names)},
+                )
+            )
+        for name in names:
+            if len(name) > MAX_NAME_CHARS:
+                errors.append(
+                    forms.ValidationError(
+                        _("“%(name)s” is longer than %(max)d characters."),
+                        code="too_long",
+                        params={"name": name[:20] + "…", "max": MAX_NAME_CHARS},
+                    )
+                )
+            elif len(name) < MIN_NAME_CHARS:
+                errors.append(
+                    forms.ValidationError(
+                        _(
+                            "“%(name)s” is too short: a name needs at least %(min)d characters "
+                            "(list a one-character name with what follows it, e.g. 林さん)."
+                        ),
+                        code="too_short",
+                        params={"name": name, "min": MIN_NAME_CHARS},
+                    )
+                )
+            elif not any(ch.isalnum() for ch in name):
+                errors.append(
+                    forms.ValidationError(
+                        _("“%(name)s” has no letters."), code="no_letters", params={"name": name}
+                    )
+                )
+        if errors:
+            raise forms.ValidationError(errors)
+        return "\n".join(names)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("keep_names_from_model") and cleaned.get("private_names") == "":
+            self.add_error(
+                "private_names",
+                forms.ValidationError(
+                    _("List at least one name to keep from the model, or turn the option off."),
+                    code="empty",
+                ),
+            )
+        return cleaned
 
 
 class AccountDeleteForm(forms.Form):

@@ -397,13 +397,16 @@ def export_json(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    """Interface language, default writing language and tone, time zone; export; deletion."""
+    """Interface language, default writing language and tone, time zone, names kept from the
+    model; export; deletion."""
     profile = accounts.profile_get(user=request.user)
     initial = {
         "ui_language": profile.ui_language,
         "default_language": profile.default_language,
         "default_tone": profile.default_tone,
         "time_zone": profile.time_zone,
+        "keep_names_from_model": profile.keep_names_from_model,
+        "private_names": profile.private_names,
     }
     form = SettingsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
