@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import DiaryEntry, EntryEdit, Generation, Profile
+from .pseudonyms import parse_names
 
 FORMAT_VERSION = 1
 
@@ -113,6 +114,8 @@ def entries_as_data(entries: Iterable[DiaryEntry], *, user, profile: Profile) ->
                 "default_language": profile.default_language,
                 "default_tone": profile.default_tone,
                 "time_zone": profile.time_zone,
+                "keep_names_from_model": profile.keep_names_from_model,
+                "names_kept_from_model": parse_names(profile.private_names),
             },
         },
         "entries": [

@@ -208,5 +208,6 @@ class ProfileAdmin(DeclaredLookupsOnly, admin.ModelAdmin):
     list_display = ("user", "display_name", "default_language", "daily_generation_limit")
     raw_id_fields = ("user",)
     search_fields = ("user__username", "display_name")
-    # Set through Accounts, so that the change reaches the audit trail.
-    readonly_fields = ("daily_generation_limit",)
+    # Set through Accounts, so that the change reaches the audit trail; the names a person
+    # keeps from the model are their own choice, made in Settings.
+    readonly_fields = ("daily_generation_limit", "keep_names_from_model", "private_names")

@@ -151,3 +151,14 @@ def test_no_notes_at_all_asks_for_a_quiet_day():
 def test_a_date_that_does_not_parse_is_passed_through():
     _, user = messages(date="someday")
     assert "someday" in user["content"]
+
+
+def test_the_system_message_asks_to_keep_placeholders_only_when_there_are_some():
+    plain = messages()[0]["content"]
+    hidden = messages(morning="tea with [P1] in [P2]", placeholders=["[P1]", "[P2]"])
+
+    assert "placeholder" not in plain
+    system = hidden[0]["content"]
+    assert "placeholders: [P1], [P2]" in system
+    assert "exactly as it appears" in system and "[P1]さん" in system
+    assert "tea with [P1] in [P2]" in hidden[1]["content"]

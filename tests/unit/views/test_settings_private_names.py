@@ -61,6 +61,17 @@ def test_turning_it_on_saves_a_tidy_list_and_shows_it_again(signed_in, user):
     assert "checked" in switch(html) and "Alice\nMount Fuji\n田中</textarea>" in html
 
 
+def test_the_json_export_includes_the_option_and_the_names(signed_in, user):
+    signed_in.post(
+        "/settings/", settings_post(keep_names_from_model="on", private_names="Alice\n田中")
+    )
+
+    exported = signed_in.get("/export/json/").json()["user"]["settings"]
+
+    assert exported["keep_names_from_model"] is True
+    assert exported["names_kept_from_model"] == ["Alice", "田中"]
+
+
 def test_turning_it_off_keeps_the_list_for_later(signed_in, user):
     signed_in.post("/settings/", settings_post(keep_names_from_model="on", private_names="Alice"))
 
