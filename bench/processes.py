@@ -295,7 +295,7 @@ print(json.dumps(keys))
             token = page.text.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
             response = client.post(
                 "/accounts/login/",
-                data={"username": "bench00000", "password": PASSWORD, "csrfmiddlewaretoken": token},
+                data={"login": "bench00000", "password": PASSWORD, "csrfmiddlewaretoken": token},
             )
             if response.status_code != 302:
                 raise RuntimeError(f"sign-in failed: {response.status_code}")

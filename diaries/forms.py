@@ -3,8 +3,6 @@ import zoneinfo
 from django import forms
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.models import User
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -62,16 +60,6 @@ class EntryTextForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _limit(self.fields["text"], settings.DIARY_MAX_TEXT_CHARS)
-
-
-class SignupForm(UserCreationForm):
-    """Django's UserCreationForm (username, password1, password2) plus an optional email."""
-
-    email = forms.EmailField(label=_("Email (optional, for password resets)"), required=False)
-
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ("username", "email")
 
 
 # --- Calendar, search, history, export, settings, account ---------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
@@ -26,6 +27,9 @@ from .models import (
     Sharing,
 )
 from .pseudonyms import parse_names
+
+# The group migration 0004 creates; its members work in the admin.
+MODERATORS = "Moderators"
 
 
 def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
@@ -339,3 +343,16 @@ def accounts_with_usage(users: QuerySet) -> QuerySet:
 
 def open_report_exists(*, user, entry: DiaryEntry) -> bool:
     return Report.objects.filter(entry=entry, reporter=user, status=ReportStatus.OPEN).exists()
+
+
+def user_needs_second_factor(*, user) -> bool:
+    """Whether DIARY_MFA_REQUIRED_FOR_STAFF holds this signed-in person back until they add an
+    authenticator app or a passkey: staff, superusers and moderators read other people's
+    diaries."""
+    if not settings.DIARY_MFA_REQUIRED_FOR_STAFF or not user.is_authenticated:
+        return False
+    if not (user.is_staff or user.is_superuser or user.groups.filter(name=MODERATORS).exists()):
+        return False
+    return not Authenticator.objects.filter(
+        user=user, type__in=[Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN]
+    ).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account.signals import password_changed, password_reset
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_save
@@ -16,6 +17,18 @@ def close_sockets_on_logout(sender, request, user, **kwargs) -> None:
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
         realtime.sockets_close_for_session(session_key=key, reason="signed_out")
+
+
+@receiver(password_changed)
+def close_sockets_on_password_change(sender, request, user, **kwargs) -> None:
+    # Every session of the user is stale now (other sessions are signed out by Django's
+    # session hash check on their next request); their sockets close at once.
+    realtime.sockets_close_for_user(user_id=user.pk, reason="password_changed")
+
+
+@receiver(password_reset)
+def close_sockets_on_password_reset(sender, request, user, **kwargs) -> None:
+    realtime.sockets_close_for_user(user_id=user.pk, reason="password_reset")
 
 
 @receiver(post_save, sender=get_user_model())

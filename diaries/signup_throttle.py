@@ -38,11 +38,3 @@ def signup_take(request: HttpRequest) -> bool:
         logger.warning("sign-up throttle cache unavailable: %s", type(exc).__name__)
         return True
     return count <= settings.DIARY_SIGNUPS_PER_HOUR
-
-
-def signup_give_back(request: HttpRequest) -> None:
-    """A sign-up that made no account (the form had errors) does not count."""
-    try:
-        get_cache().decr(_key(request))
-    except Exception:  # expired meanwhile, or the cache is down: nothing to give back
-        return

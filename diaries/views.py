@@ -13,8 +13,7 @@ from channels.layers import get_channel_layer
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
-from django.contrib.auth import views as auth_views
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
@@ -29,7 +28,7 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import exports, realtime, selectors, signup_throttle
+from . import exports, selectors
 from .exceptions import AlreadyReported, DiaryError, RateLimited
 from .forms import (
     AccountDeleteForm,
@@ -37,7 +36,6 @@ from .forms import (
     EntryTextForm,
     SearchForm,
     SettingsForm,
-    SignupForm,
 )
 from .models import DiaryEntry, Generation, GenerationStatus, Language, Report, Tone
 from .services import accounts, entries, sharing
@@ -46,47 +44,6 @@ from .writer_settings import writer_from_settings
 logger = logging.getLogger(__name__)
 
 ENTRIES_PER_PAGE = 20
-
-
-@require_http_methods(["GET", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        return redirect("diaries:home")
-    form = SignupForm(request.POST or None)
-    if request.method == "POST":
-        if not signup_throttle.signup_take(request):
-            # The form stays as typed (never the passwords), to send again later.
-            form.add_error(
-                None,
-                _(
-                    "Too many accounts have been made from your network in the last hour. "
-                    "Please try again later."
-                ),
-            )
-            return render(request, "registration/signup.html", {"form": form}, status=429)
-        if form.is_valid():
-            user = form.save()
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            messages.success(request, _("Welcome to Nikki, %(name)s.") % {"name": user.username})
-            return redirect("diaries:home")
-        signup_throttle.signup_give_back(request)
-    return render(request, "registration/signup.html", {"form": form})
-
-
-class PasswordChangeView(auth_views.PasswordChangeView):
-    """Django's view; then the user's open sockets close (other sessions are signed out)."""
-
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        realtime.sockets_close_for_user(user_id=form.user.pk, reason="password_changed")
-        return response
-
-
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    def form_valid(self, form):
-        response = super().form_valid(form)
-        realtime.sockets_close_for_user(user_id=form.user.pk, reason="password_reset")
-        return response
 
 
 @require_GET
@@ -453,7 +410,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         logout(request)
         accounts.account_delete(user=user)
         messages.success(request, _("Your account and all your entries are deleted. Goodbye."))
-        return redirect("login")
+        return redirect("account_login")
     return render(
         request,
         "registration/account_confirm_delete.html",

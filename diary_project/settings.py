@@ -48,8 +48,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "channels",
     "axes",
+    # Sign-in, sign-up, two-factor sign-in and the sessions page (django-allauth).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "diaries",
 ]
 
@@ -62,8 +68,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "diaries.middleware.UserPreferencesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "diaries.mfa_required.MfaRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout into a 429 page.
     "axes.middleware.AxesMiddleware",
@@ -170,7 +179,7 @@ CACHES = {
 AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses a locked-out client before the password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
 ]
 # Login throttling (django-axes): lock a username from an address after repeated failures,
 # unlock after a cool-off. Behind a proxy, daphne runs with --proxy-headers so REMOTE_ADDR is
@@ -194,9 +203,40 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "diaries:home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# django-allauth: sign-in by username and password as before, email optional (for resets).
+# https://docs.allauth.org/en/latest/account/configuration.html
+ACCOUNT_ADAPTER = "diaries.account_adapter.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# A reset asked for an unknown address sends nothing (no mail to whoever was typed in).
+ACCOUNT_EMAIL_UNKNOWN_ACCOUNTS = False
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = True  # as before: a session lasts SESSION_COOKIE_AGE
+ACCOUNT_PRESERVE_USERNAME_CASING = True
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""  # the subjects name Nikki themselves
+# Repeated failed sign-ins are django-axes' job (below); allauth keeps its other limits
+# (password-reset mails, two-factor codes).
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+# Two-factor sign-in: an authenticator app (TOTP) with recovery codes, and passkeys (WebAuthn).
+# https://docs.allauth.org/en/latest/mfa/configuration.html
+MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = env.str("DIARY_MFA_ISSUER", default="Nikki")
+# WebAuthn refuses plain-http origins unless told otherwise; browsers treat http://localhost
+# as secure, so development and the browser tests may allow it (never with DJANGO_SECURE).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("DIARY_WEBAUTHN_ALLOW_HTTP", default=DEBUG)
+# Staff and moderators read other people's diaries: they must add a second factor before
+# anything else (diaries/mfa_required.py).
+DIARY_MFA_REQUIRED_FOR_STAFF = env.bool("DIARY_MFA_REQUIRED_FOR_STAFF", default=True)
+# The sessions page: each signed-in session, its device and when it was last seen.
+USERSESSIONS_TRACK_ACTIVITY = True
+USERSESSIONS_ADAPTER = "diaries.usersessions_adapter.UserSessionsAdapter"
 
 # Email: console by default; EMAIL_URL=smtp+tls://user:password@smtp.example.com:587 for SMTP.
 # Django 6.1's MAILERS replaces the EMAIL_* settings.

@@ -216,19 +216,24 @@ def test_entrypoint_migrates_creates_the_admin_and_serves(tmp_path, database, se
         stylesheet = re.search(r'href="(/static/[^"]+\.[0-9a-f]{12}\.css)"', page.text)
         assert stylesheet, page.text[:500]
         assert client.get(stylesheet.group(1)).status_code == 200
-        # The admin signs in to the admin site.
-        page = client.get("/admin/login/")
+        # The admin signs in to the admin site, through the site's sign-in (two-factor aware).
+        page = client.get("/admin/login/", follow_redirects=True)
+        assert str(page.url).endswith("/accounts/login/?next=/admin/"), page.url
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = client.post(
-            "/admin/login/?next=/admin/",
+            "/accounts/login/?next=/admin/",
             data={
-                "username": "boss",
+                "login": "boss",
                 "password": ADMIN["DJANGO_SUPERUSER_PASSWORD"],
                 "csrfmiddlewaretoken": token,
                 "next": "/admin/",
             },
         )
         assert response.status_code == 302 and response.headers["location"] == "/admin/"
+        # A new admin has no second factor yet: setting one up comes before anything else.
+        admin = client.get("/admin/")
+        assert admin.status_code == 302
+        assert admin.headers["location"] == "/accounts/2fa/totp/activate/"
     srv.stop()
 
     # A second start on the same database: nothing to migrate, the admin exists, it still runs.

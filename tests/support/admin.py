@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth.models import Group
 from django.test import Client
 
@@ -11,19 +12,27 @@ from tests.support.factories import make_entry, make_user
 NOTE = "PRIVATE-NOTE-never-for-moderators"
 
 
-def make_moderator(username: str | None = None):
+def with_authenticator_app(user):
+    """Staff and moderators have a second factor (DIARY_MFA_REQUIRED_FOR_STAFF); the secret is
+    on the returned user as `totp_secret`, to compute codes with."""
+    user.totp_secret = generate_totp_secret()
+    TOTP.activate(user, user.totp_secret)
+    return user
+
+
+def make_moderator(username: str | None = None, *, second_factor: bool = True):
     user = make_user(username)
     user.is_staff = True
     user.save()
     user.groups.add(Group.objects.get(name="Moderators"))
-    return user
+    return with_authenticator_app(user) if second_factor else user
 
 
-def make_superuser():
+def make_superuser(*, second_factor: bool = True):
     user = make_user()
     user.is_staff = user.is_superuser = True
     user.save()
-    return user
+    return with_authenticator_app(user) if second_factor else user
 
 
 def signed_in(user) -> Client:

@@ -192,7 +192,7 @@ def sign_up(page, username: str | None = None) -> str:
 
 def log_in(page, username: str = "reader") -> None:
     page.goto("/accounts/login/")
-    page.fill("#id_username", username)
+    page.fill("#id_login", username)
     page.fill("#id_password", PASSWORD)
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/$"))

@@ -239,7 +239,7 @@ class Server:
             token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
             response = client.post(
                 "/accounts/login/",
-                data={"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
+                data={"login": username, "password": PASSWORD, "csrfmiddlewaretoken": token},
             )
             assert response.status_code == 302, response.text[:500]
             return f"sessionid={client.cookies['sessionid']}"

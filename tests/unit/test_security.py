@@ -40,8 +40,8 @@ def test_pages_carry_a_same_origin_csp_and_deny_framing(client, user):
 
 @pytest.mark.django_db
 def test_session_and_csrf_cookies_are_httponly_and_samesite(client, user):
-    client.get(reverse("login"))
-    response = client.post(reverse("login"), {"username": user.username, "password": PASSWORD})
+    client.get(reverse("account_login"))
+    response = client.post(reverse("account_login"), {"login": user.username, "password": PASSWORD})
     session = response.cookies["sessionid"]
     assert session["httponly"] and session["samesite"] == "Lax"
     assert client.cookies["csrftoken"]["httponly"]
@@ -52,7 +52,7 @@ def test_session_and_csrf_cookies_are_httponly_and_samesite(client, user):
 
 def _login(client: Client, username: str, password: str, address: str = "203.0.113.7"):
     return client.post(
-        reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address
+        reverse("account_login"), {"login": username, "password": password}, REMOTE_ADDR=address
     )
 
 
@@ -77,7 +77,7 @@ def test_repeated_failed_logins_lock_out_then_unlock_after_the_cool_off(settings
 @pytest.mark.django_db
 def test_password_validators_refuse_a_weak_password(client):
     response = client.post(
-        reverse("signup"),
+        reverse("account_signup"),
         {"username": "weak", "password1": "password", "password2": "password"},
     )
     assert response.status_code == 200
@@ -114,7 +114,7 @@ async def test_logout_closes_the_sockets_of_that_session_only(socket_for):
     laptop_ws, ok1 = await connect(cookie=_cookie(laptop))
     phone_ws, ok2 = await connect(cookie=_cookie(phone))
     assert ok1 and ok2
-    await database_sync_to_async(laptop.post)(reverse("logout"))
+    await database_sync_to_async(laptop.post)(reverse("account_logout"))
     assert (await _closed(laptop_ws))["code"] == 4401
     assert await phone_ws.receive_nothing(timeout=0.3)
     await laptop_ws.disconnect()
@@ -129,11 +129,11 @@ async def test_password_change_closes_all_the_users_sockets():
     laptop_ws, _ = await connect(cookie=_cookie(laptop))
     phone_ws, _ = await connect(cookie=_cookie(phone))
     response = await database_sync_to_async(laptop.post)(
-        reverse("password_change"),
+        reverse("account_change_password"),
         {
-            "old_password": PASSWORD,
-            "new_password1": "another-long-passphrase-77",
-            "new_password2": "another-long-passphrase-77",
+            "oldpassword": PASSWORD,
+            "password1": "another-long-passphrase-77",
+            "password2": "another-long-passphrase-77",
         },
     )
     assert response.status_code == 302

@@ -29,7 +29,14 @@ from diaries.services.checks import entry_text_check
 from diaries.services.entries import entry_delete, entry_update_text
 from diaries.services.generations import generation_finish, generation_start
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
-from tests.support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.admin import (
+    NOTE,
+    make_moderator,
+    make_superuser,
+    signed_in,
+    with_authenticator_app,
+    written,
+)
 from tests.support.factories import make_entry, make_user
 from tests.support.sockets import entry_being_written
 
@@ -233,7 +240,7 @@ def test_the_admin_index_shows_a_moderator_the_desk(mod):
 
 
 def test_a_non_staff_member_of_the_group_cannot_sign_in_to_the_admin(entries):
-    user = make_user()
+    user = with_authenticator_app(make_user())  # past the second-factor requirement
     user.groups.add(Group.objects.get(name="Moderators"))
 
     response = signed_in(user).get(CHANGELIST)

@@ -31,7 +31,14 @@ from diaries.models import (
 )
 from diaries.services.checks import entry_text_check
 from diaries.services.sharing import entry_report, entry_share, entry_unshare
-from tests.support.admin import NOTE, make_moderator, make_superuser, signed_in, written
+from tests.support.admin import (
+    NOTE,
+    make_moderator,
+    make_superuser,
+    signed_in,
+    with_authenticator_app,
+    written,
+)
 from tests.support.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +97,7 @@ def a_viewer():
             codename__startswith="view_", content_type__app_label__in=("diaries", "auth")
         )
     )
-    return user
+    return with_authenticator_app(user)  # staff sign in with two factors
 
 
 ROLES = {"moderator": lambda: make_moderator("mod"), "viewer": a_viewer}

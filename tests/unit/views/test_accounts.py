@@ -1,4 +1,5 @@
-"""Accounts: Django's own auth views and addresses, plus sign-up."""
+"""Accounts: django-allauth's sign-in, sign-up, sign-out, password change and reset, at
+/accounts/ (Django's old addresses for the password pages redirect)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def test_signup_errors_are_shown_and_nobody_is_created(client):
 
     assert response.status_code == 200
     assert "errorlist" in response.text
-    assert "two password fields" in response.text
+    assert "same password each time" in response.text
     assert not get_user_model().objects.filter(username="saburo").exists()
     assert signed_in_user_id(client) is None
 
@@ -112,9 +113,9 @@ def test_signup_while_signed_in_goes_home(client, member):
 def test_login_with_the_right_password(client, member):
     page = client.get("/accounts/login/")
     assert page.status_code == 200
-    assert 'name="username"' in page.text
+    assert 'name="login"' in page.text
 
-    response = client.post("/accounts/login/", {"username": "hanako", "password": PASSWORD})
+    response = client.post("/accounts/login/", {"login": "hanako", "password": PASSWORD})
 
     assert response.status_code == 302
     assert response.url == reverse("diaries:home")
@@ -122,7 +123,7 @@ def test_login_with_the_right_password(client, member):
 
 
 def test_login_with_a_wrong_password_shows_an_error(client, member):
-    response = client.post("/accounts/login/", {"username": "hanako", "password": "wrong"})
+    response = client.post("/accounts/login/", {"login": "hanako", "password": "wrong"})
 
     assert response.status_code == 200
     assert "errorlist" in response.text
@@ -132,7 +133,7 @@ def test_login_with_a_wrong_password_shows_an_error(client, member):
 def test_login_follows_next(client, member):
     response = client.post(
         "/accounts/login/?next=/entries/new/",
-        {"username": "hanako", "password": PASSWORD, "next": "/entries/new/"},
+        {"login": "hanako", "password": PASSWORD, "next": "/entries/new/"},
     )
 
     assert response.status_code == 302
@@ -148,12 +149,13 @@ def test_logout_is_a_post_form_in_the_header(client, member):
     assert "csrfmiddlewaretoken" in home.text
 
 
-def test_logout_by_get_is_refused_and_keeps_the_session(client, member):
+def test_logout_by_get_only_asks_and_keeps_the_session(client, member):
     client.force_login(member)
 
     response = client.get("/accounts/logout/")
 
-    assert response.status_code == 405
+    assert response.status_code == 200
+    assert re.search(r'<form[^>]*method="post"[^>]*action="/accounts/logout/"', response.text)
     assert signed_in_user_id(client) == member.pk
 
 
@@ -169,28 +171,40 @@ def test_logout_by_post_ends_the_session(client, member):
 
 def test_password_change(client, member):
     client.force_login(member)
-    assert client.get("/accounts/password_change/").status_code == 200
+    page = client.get("/accounts/password/change/")
+    assert page.status_code == 200
+    for name in ("oldpassword", "password1", "password2"):
+        assert f'name="{name}"' in page.text
 
     response = client.post(
-        "/accounts/password_change/",
-        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
 
     assert response.status_code == 302
-    assert response.url == reverse("password_change_done")
-    assert client.get(response.url).status_code == 200
+    assert "Password successfully changed" in client.get(response.url).text
     member.refresh_from_db()
     assert member.check_password(NEW_PASSWORD)
     # The session survives the change (update_session_auth_hash).
     assert signed_in_user_id(client) == member.pk
 
 
+def test_djangos_old_password_addresses_redirect(client, member):
+    client.force_login(member)
+
+    change = client.get("/accounts/password_change/")
+    reset = client.get("/accounts/password_reset/")
+
+    assert change.status_code == 302 and change.url == "/accounts/password/change/"
+    assert reset.status_code == 302 and reset.url == "/accounts/password/reset/"
+
+
 def test_password_change_with_a_wrong_old_password_shows_an_error(client, member):
     client.force_login(member)
 
     response = client.post(
-        "/accounts/password_change/",
-        {"old_password": "wrong", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        "/accounts/password/change/",
+        {"oldpassword": "wrong", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
     )
 
     assert response.status_code == 200
@@ -200,19 +214,19 @@ def test_password_change_with_a_wrong_old_password_shows_an_error(client, member
 
 
 def test_password_change_needs_login(client):
-    response = client.get("/accounts/password_change/")
+    response = client.get("/accounts/password/change/")
 
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("account_login"))
 
 
 def test_password_reset_sends_an_email_with_a_working_link(client, member, outbox):
-    assert client.get("/accounts/password_reset/").status_code == 200
+    assert client.get("/accounts/password/reset/").status_code == 200
 
-    response = client.post("/accounts/password_reset/", {"email": "hanako@example.com"})
+    response = client.post("/accounts/password/reset/", {"email": "hanako@example.com"})
 
     assert response.status_code == 302
-    assert response.url == reverse("password_reset_done")
+    assert response.url == reverse("account_reset_password_done")
     assert client.get(response.url).status_code == 200
     assert len(outbox) == 1
     message = outbox[0]
@@ -221,30 +235,30 @@ def test_password_reset_sends_an_email_with_a_working_link(client, member, outbo
     assert "\n" not in message.subject
     assert "hanako" in message.body
     assert "&#x27;" not in message.body and "&amp;" not in message.body  # plain text, unescaped
-    link = re.search(r"https?://[^/\s]+(/accounts/reset/\S+/)", message.body)
+    link = re.search(r"https?://[^/\s]+(/accounts/password/reset/key/\S+/)", message.body)
     assert link, message.body
 
     # The link redirects to the form under a session token, which sets the new password.
     confirm = client.get(link.group(1), follow=True)
     assert confirm.status_code == 200
-    assert 'name="new_password1"' in confirm.text
+    assert 'name="password1"' in confirm.text
     form_url = confirm.redirect_chain[-1][0]
-    done = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    done = client.post(form_url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
     assert done.status_code == 302
-    assert done.url == reverse("password_reset_complete")
+    assert done.url == reverse("account_reset_password_from_key_done")
     assert client.get(done.url).status_code == 200
     member.refresh_from_db()
     assert member.check_password(NEW_PASSWORD)
 
     # A used link is no longer valid.
     again = client.get(link.group(1), follow=True)
-    assert 'name="new_password1"' not in again.text
+    assert 'name="password1"' not in again.text
 
 
 def test_password_reset_for_an_unknown_email_sends_nothing_but_looks_the_same(client, outbox):
 
-    response = client.post("/accounts/password_reset/", {"email": "nobody@example.com"})
+    response = client.post("/accounts/password/reset/", {"email": "nobody@example.com"})
 
     assert response.status_code == 302
-    assert response.url == reverse("password_reset_done")
+    assert response.url == reverse("account_reset_password_done")
     assert outbox == []

@@ -66,7 +66,7 @@ def test_settings_page_shows_the_current_settings_and_links(signed_in, user):
     assert '<option value="Asia/Tokyo">' in html
     assert 'href="/export/markdown/"' in html and 'href="/export/json/"' in html
     assert 'href="/accounts/delete/"' in html
-    assert 'href="/accounts/password_change/"' in html
+    assert 'href="/accounts/password/change/"' in html
 
 
 def test_saving_the_settings_updates_the_profile(signed_in, user):
