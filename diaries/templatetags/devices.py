@@ -11,7 +11,7 @@ register = template.Library()
 
 @register.filter
 def device(user_agent: str) -> str:
-    """“Firefox 133 on Ubuntu (computer)”, or “Unknown device” when the browser sent nothing."""
+    """“Chrome 131 on Linux (computer)”, or “Unknown device” when the browser sent nothing."""
     if not user_agent:
         return _("Unknown device")
     agent = parse(user_agent)
@@ -23,7 +23,9 @@ def device(user_agent: str) -> str:
         kind = _("program")
     else:
         kind = _("computer")
-    browser = f"{agent.browser.family} {agent.browser.version_string}".strip()
+    # The browser's major version is enough to recognise it ("Chrome 131", not "131.0.6778").
+    major = agent.browser.version[0] if agent.browser.version else ""
+    browser = f"{agent.browser.family} {major}".strip()
     system = f"{agent.os.family} {agent.os.version_string}".strip()
     return _("%(browser)s on %(system)s (%(kind)s)") % {
         "browser": browser,
