@@ -228,9 +228,9 @@ MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = env.str("DIARY_MFA_ISSUER", default="Nikki")
-# WebAuthn refuses plain-http origins unless told otherwise; browsers treat http://localhost
-# as secure, so development and the browser tests may allow it (never with DJANGO_SECURE).
-MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env.bool("DIARY_WEBAUTHN_ALLOW_HTTP", default=DEBUG)
+# Passkeys need https, or http://localhost (python-fido2 and browsers accept it as secure).
+# allauth's MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN would skip the origin check altogether: off.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = False
 # Staff and moderators read other people's diaries: they must add a second factor before
 # anything else (diaries/mfa_required.py).
 DIARY_MFA_REQUIRED_FOR_STAFF = env.bool("DIARY_MFA_REQUIRED_FOR_STAFF", default=True)
