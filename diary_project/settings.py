@@ -219,9 +219,8 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_SESSION_REMEMBER = True  # as before: a session lasts SESSION_COOKIE_AGE
 ACCOUNT_PRESERVE_USERNAME_CASING = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = ""  # the subjects name Nikki themselves
-# Repeated failed sign-ins are django-axes' job (below); allauth keeps its other limits
-# (password-reset mails, two-factor codes).
-ACCOUNT_RATE_LIMITS = {"login_failed": False}
+# allauth's own rate limits stay on beside django-axes' lock-out (below): its "login_failed"
+# limit is also what stops the guessing of two-factor codes (5 wrong per account in 5 minutes).
 # Two-factor sign-in: an authenticator app (TOTP) with recovery codes, and passkeys (WebAuthn).
 # https://docs.allauth.org/en/latest/mfa/configuration.html
 MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"

@@ -102,6 +102,13 @@ def test_sign_in_with_an_authenticator_app_code_and_with_a_recovery_code(new_con
     page.wait_for_url(server.base + "/")
     assert signed_in_as(page, username)
 
+    # Settings → the signed-in sessions: this browser, marked as this device.
+    page.goto("/settings/")
+    page.get_by_role("link", name="Signed-in sessions and devices").click()
+    page.wait_for_url(re.compile(r"/accounts/sessions/$"))
+    assert page.locator("tr[aria-current=true]").get_by_text("This device").is_visible()
+    page.screenshot(path=str(SCREENSHOTS / "sessions.png"), full_page=True)
+
     # A used recovery code does not work twice.
     log_out(page)
     password_step(page, username)

@@ -216,3 +216,35 @@ def test_the_admin_login_refuses_a_signed_in_person_who_is_not_staff(client):
     client.force_login(make_user())
 
     assert client.get("/admin/login/").status_code == 403
+
+
+def test_guessing_codes_is_stopped_after_a_few_tries():
+    user = with_authenticator_app(make_user("hanako"))
+    client = Client()
+    password_step(client, "hanako")
+    right = totp_code(user.totp_secret)
+    wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(100, 106)]
+
+    answers = [client.post("/accounts/2fa/authenticate/", {"code": code}) for code in wrong]
+
+    assert all("Incorrect code" in answer.text for answer in answers[:5])
+    assert "Too many failed login attempts" in answers[5].text
+    # Even the right code is refused for now.
+    late = client.post("/accounts/2fa/authenticate/", {"code": right})
+    assert "Too many failed login attempts" in late.text and signed_in_user_id(client) is None
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_too_staff_without_a_second_factor_are_sent_to_set_one_up():
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    staff = await sync_to_async(make_moderator)(second_factor=False)
+    client = AsyncClient()
+    await client.aforce_login(staff)
+
+    response = await client.get("/admin/")
+
+    assert response.status_code == 302 and response.url == "/accounts/2fa/totp/activate/"
+    assert (await client.get("/accounts/2fa/")).status_code == 200

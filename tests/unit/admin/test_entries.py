@@ -423,7 +423,7 @@ def test_a_member_without_the_moderate_permission_has_no_actions(entries):
     from django.contrib.auth.models import Permission
 
     viewer.user_permissions.add(Permission.objects.get(codename="view_diaryentry"))
-    client = signed_in(viewer)
+    client = signed_in(with_authenticator_app(viewer))
 
     html = client.get(CHANGELIST).text
     act(client, "hide_entries", [entries["shared"]], reason="no")

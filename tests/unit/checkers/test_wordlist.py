@@ -12,6 +12,7 @@ from django.test import Client
 from diaries.checkers.base import NullChecker, Verdict
 from diaries.checkers.wordlist import WordListChecker, shipped_words
 from diaries.services import checks
+from tests.support.admin import with_authenticator_app
 from tests.support.factories import make_user
 
 
@@ -63,6 +64,7 @@ def moderator_client() -> Client:
     user.is_staff = True
     user.save()
     user.groups.add(Group.objects.get(name="Moderators"))
+    with_authenticator_app(user)  # staff sign in with two factors
     client = Client()
     client.force_login(user)
     return client
