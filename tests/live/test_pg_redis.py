@@ -217,8 +217,8 @@ def test_entrypoint_migrates_creates_the_admin_and_serves(tmp_path, database, se
         assert stylesheet, page.text[:500]
         assert client.get(stylesheet.group(1)).status_code == 200
         # The admin signs in to the admin site, through the site's sign-in (two-factor aware).
-        page = client.get("/admin/login/", follow_redirects=True)
-        assert str(page.url).endswith("/accounts/login/?next=/admin/"), page.url
+        page = client.get("/admin/login/?next=/admin/", follow_redirects=True)
+        assert str(page.url).endswith("/accounts/login/?next=%2Fadmin%2F"), page.url
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
         response = client.post(
             "/accounts/login/?next=/admin/",
