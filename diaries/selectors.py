@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import search
 from .exceptions import DiaryError
 from .models import (
     DailyUsage,
@@ -52,7 +53,11 @@ def generation_latest(*, entry: DiaryEntry) -> Generation | None:
 
 def generation_latest_with_text(*, entry: DiaryEntry) -> Generation | None:
     """An entry's latest generation that wrote something (None: none did)."""
-    return entry.generations.exclude(text="").order_by(*LATEST_FIRST).first()
+    # In Python: the text is encrypted at rest, so the database cannot tell an empty one.
+    return next(
+        (generation for generation in entry.generations.order_by(*LATEST_FIRST) if generation.text),
+        None,
+    )
 
 
 def generation_latest_id(*, entry_id: int) -> int | None:
@@ -198,8 +203,6 @@ def entry_history(*, entry: DiaryEntry) -> list[Generation | EntryEdit]:
 
 # --- Calendar, search, history, export ----------------------------------------------------------
 
-SEARCH_FIELDS = ("text", "morning", "afternoon", "evening", "notes")
-
 
 def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:
     """The user's entries dated in one month, in calendar order."""
@@ -212,30 +215,35 @@ def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:
     )
 
 
-def entries_search(*, user, query: str) -> QuerySet[DiaryEntry]:
-    """The user's entries whose text or notes match `query`, best first.
+class SearchResults(Sequence):
+    """The entries a search found, best first, for a Paginator: the ranking holds only ids, and
+    a page loads its own entries (20 rows, not every match)."""
 
-    PostgreSQL: full-text search (English stemming) ranked by relevance, plus a substring match,
-    because the parser keeps a run of Japanese characters as one word. SQLite: substring match.
+    def __init__(self, ids: list[int], entries: QuerySet[DiaryEntry]) -> None:
+        self.ids = ids
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        if isinstance(index, int):
+            return self[index : index + 1 or None][0]
+        ids = self.ids[index]
+        found = self.entries.in_bulk(ids)
+        return [found[pk] for pk in ids if pk in found]
+
+
+def entries_search(*, user, query: str) -> SearchResults:
+    """The user's entries whose text or notes match `query`, best first (see diaries.search).
+
+    The match runs in Python over the values the fields return; no SQL mentions the words.
     """
-    query = query.strip()
-    entries = entries_for_user(user=user)
-    if not query:
-        return entries.none()
-    contains = Q()
-    for name in SEARCH_FIELDS:
-        contains |= Q(**{f"{name}__icontains": query})
-    if connection.vendor != "postgresql":
-        return entries.filter(contains)
-    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-    vector = SearchVector(*SEARCH_FIELDS, config="english")
-    search = SearchQuery(query, config="english", search_type="websearch")
-    return (
-        entries.annotate(document=vector, rank=SearchRank(vector, search))
-        .filter(Q(document=search) | contains)
-        .order_by("-rank", "-date", "-created_at")
-    )
+    own = entries_for_user(user=user)
+    if not query.strip():
+        return SearchResults([], own)
+    rows = own.values_list("pk", *search.FIELDS)  # newest first, as ties stay
+    return SearchResults(search.rank(rows.iterator(chunk_size=500), query), own)
 
 
 def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:

@@ -136,7 +136,8 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         ("owner", admin.RelatedOnlyFieldListFilter),
         "date",
     )
-    search_fields = ("owner__username", "text")
+    # Never the words: they are encrypted at rest (search by owner or entry number).
+    search_fields = ("owner__username", "id__exact")
     raw_id_fields = ("owner",)
     list_select_related = ("owner",)
     date_hierarchy = "date"

@@ -278,7 +278,7 @@ def test_the_list_shows_state_sharing_reports_writer_and_model(mod, entries):
         ("reports=none", {"shared", "flagged"}),
         ("sharing__exact=link", {"shared"}),
         ("moderation_state__exact=flagged", {"flagged"}),
-        ("q=reported+day", {"reported"}),
+        ("q=reported+day", set()),  # the words are encrypted at rest: never searched
         ("q=owner", {"shared", "flagged", "reported"}),
         ("writer__exact=scripted", {"shared", "flagged", "reported"}),
     ],
@@ -287,6 +287,12 @@ def test_filters_and_search(mod, entries, query, expected):
     html = mod.get(f"{CHANGELIST}?{query}").text
 
     assert listed_ids(html) == {entries[name].pk for name in expected}
+
+
+def test_search_finds_an_entry_by_its_number(mod, entries):
+    reported = entries["reported"]
+
+    assert listed_ids(mod.get(f"{CHANGELIST}?q={reported.pk}").text) == {reported.pk}
 
 
 def test_searching_never_finds_a_private_diary(mod, entries):
@@ -514,7 +520,7 @@ def seen_by(client: Client, entry: DiaryEntry) -> dict[str, bool]:
             client.get(reverse("admin:diaries_generation_changelist")).text, "generation"
         ),
         "generation page": LATER_TEXT in generation_page.text,
-        "search": entry.pk in listed_ids(client.get(CHANGELIST, {"q": entry.text[:14]}).text),
+        "search": entry.pk in listed_ids(client.get(CHANGELIST, {"q": str(entry.pk)}).text),
     }
 
 

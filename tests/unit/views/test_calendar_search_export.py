@@ -9,8 +9,10 @@ import re
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from diaries import search
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_update_text
 from tests.support.factories import make_entry, make_user
@@ -207,13 +209,50 @@ def test_search_pages_keep_the_query(signed_in, user):
     assert 'href="?q=rainy&amp;page=2"' in html
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
-def test_search_on_postgresql_stems_english_words(signed_in, user):
-    entry = written(user, "I walked along the canal.")
+def test_search_stems_english_words(signed_in, user):
+    walked = written(user, "I walked along the canal.")
+    walks = written(user, "A quiet day.", notes="She walks the dog at six.")
+    written(user, "A walkie-talkie in the attic.")
 
     html = signed_in.get("/search/", {"q": "walking"}).text
 
-    assert f'href="/entries/{entry.pk}/"' in html
+    assert "2 entries match" in html
+    assert f'href="/entries/{walked.pk}/"' in html and f'href="/entries/{walks.pk}/"' in html
+
+
+def test_search_folds_width_and_case_in_japanese_and_english(signed_in, user):
+    tennis = written(user, "ﾃﾆｽの練習をした。", language="ja")  # half-width katakana
+    abc = written(user, "ＡＢＣ ＣＯＦＦＥＥで朝ごはん。", language="ja")  # noqa: RUF001 (full-width)
+
+    assert f'href="/entries/{tennis.pk}/"' in signed_in.get("/search/", {"q": "テニス"}).text
+    assert f'href="/entries/{abc.pk}/"' in signed_in.get("/search/", {"q": "abc coffee"}).text
+
+
+def test_search_ranks_more_matches_first_then_the_newest(signed_in, user):
+    once_old = written(user, "Tea in the garden.", date=dt.date(2026, 1, 1))
+    twice = written(user, "Tea, then more tea.", date=dt.date(2026, 1, 2), notes="tea with Aiko")
+    once_new = written(user, "Tea at noon.", date=dt.date(2026, 1, 3))
+
+    html = signed_in.get("/search/", {"q": "tea"}).text
+
+    order = [int(pk) for pk in re.findall(r'class="entry-link" href="/entries/(\d+)/"', html)]
+    assert order == [twice.pk, once_new.pk, once_old.pk]
+
+
+def test_no_sql_a_search_sends_reads_or_filters_on_the_words(signed_in, user):
+    for day in range(25):
+        written(user, f"Fireworks {day}.", date=dt.date(2026, 3, 1) + dt.timedelta(days=day))
+
+    with CaptureQueriesContext(connection) as queries:
+        html = signed_in.get("/search/", {"q": "fireworks", "page": 2}).text
+
+    assert "25 entries match" in html and "Page 2 of 2" in html
+    quoted = [connection.ops.quote_name(name) for name in search.FIELDS]
+    for query in queries.captured_queries:
+        sql = query["sql"]
+        assert "fireworks" not in sql.lower(), sql
+        after_select = sql.partition(" FROM ")[2]  # WHERE, ORDER BY: never on the words
+        assert not any(column in after_select for column in quoted), sql
 
 
 # --- version history ----------------------------------------------------------------------------

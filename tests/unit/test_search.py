@@ -1,0 +1,142 @@
+"""diaries.search on its own: how a query finds and orders rows of text, with no database."""
+
+# ruff: noqa: RUF001  (full-width letters and digits are what these tests are about)
+
+from __future__ import annotations
+
+import pytest
+
+from diaries.search import Term, normalize, rank, stem, terms_of
+
+
+def rows(*texts: str, notes: str = "") -> list[tuple]:
+    """Rows as the selector hands them over: (id, text, morning, afternoon, evening, notes),
+    newest first; ids count from 1."""
+    return [(pk, text, "", "", "", notes) for pk, text in enumerate(texts, start=1)]
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("fireworks", "We watched the FIREWORKS."),
+        ("テニス", "ﾃﾆｽをした"),  # half-width katakana
+        ("ﾃﾆｽ", "テニスをした"),
+        ("abc", "ＡＢＣの練習"),  # full-width Latin
+        ("ｒｉｖｅｒ", "the river"),
+        ("strasse", "Die Straße war leer."),  # casefold: ß is ss
+        ("川沿い", "今朝は川沿いを走った。"),  # inside a Japanese sentence, which has no spaces
+        ("１００％", "We got 100% done."),
+    ],
+)
+def test_a_term_is_found_whatever_its_case_and_width(query, text):
+    assert rank(rows(text), query) == [1]
+
+
+@pytest.mark.parametrize(
+    ("query", "text"),
+    [
+        ("walking", "I walked along the canal."),
+        ("walking", "She walks the dog."),
+        ("walked", "Walking home in the rain."),
+        ("happy", "Such happiness today."),
+        ("cries", "The baby cried all night."),
+        ("dying", "The light was dying, then it died."),
+        ("possibility", "It is possible."),
+    ],
+)
+def test_an_english_word_finds_other_forms_of_it(query, text):
+    assert rank(rows(text), query) == [1]
+
+
+def test_a_stem_is_not_a_substring_match():
+    assert rank(rows("A walkie-talkie.", "Sidewalks."), "walking") == []
+
+
+def test_every_term_must_be_found_somewhere_in_the_entry():
+    found = rank(rows("Lunch with Aiko.", "Lunch alone.", notes=""), "aiko lunch")
+
+    assert found == [1]
+
+
+def test_a_term_may_be_found_in_the_notes_and_another_in_the_text():
+    assert rank([(1, "Lunch at noon.", "", "", "", "with Aiko")], "aiko lunch") == [1]
+
+
+def test_a_quoted_phrase_is_one_term():
+    texts = rows("The river was high by the bridge.", "By the river bridge we sat.")
+
+    assert rank(texts, '"river bridge"') == [2]
+    assert rank(texts, "river bridge") == [1, 2]
+
+
+def test_more_fields_and_more_occurrences_rank_first_then_the_newest():
+    found = rank(
+        [
+            (1, "Rain.", "", "", "", ""),  # newest, one field, once
+            (2, "Rain, rain, rain.", "", "", "", ""),  # one field, three times
+            (3, "Rain.", "rain", "", "", ""),  # two fields
+            (4, "Rain.", "", "", "", ""),  # oldest, as 1
+        ],
+        "rain",
+    )
+
+    assert found == [3, 2, 1, 4]
+
+
+def test_more_terms_found_in_more_fields_rank_first():
+    found = rank(
+        [
+            (1, "Tea with Aiko.", "", "", "", ""),
+            (2, "Tea with Aiko.", "tea", "", "", "aiko"),
+        ],
+        "tea aiko",
+    )
+
+    assert found == [2, 1]
+
+
+def test_an_empty_or_blank_query_finds_nothing():
+    assert rank(rows("Anything."), "") == []
+    assert rank(rows("Anything."), " \u3000 ") == []  # a full-width space is a space
+
+
+def test_wildcards_and_an_unbalanced_quote_are_plain_characters():
+    texts = rows("Plain text.", "We got 100% done.", 'He said "hi')
+
+    assert rank(texts, "%") == [2]
+    assert rank(texts, "_") == []
+    assert rank(texts, '"hi') == [3]
+
+
+def test_terms_are_normalized_deduplicated_and_limited():
+    assert [t.text for t in terms_of("Rain RAIN ｒａｉｎ  wind")] == ["rain", "wind"]
+    assert len(terms_of(" ".join(f"w{i}" for i in range(50)))) == 10
+
+
+def test_normalize_folds_width_and_case():
+    assert normalize("ＡＢＣ ｶﾀｶﾅ Straße") == "abc カタカナ strasse"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "happy happiness",
+        "cry cries cried crying",
+        "die dying died",
+        "lie lying lied",
+        "tie tying tied",
+        "sky skies",
+        "possible possibly possibility",
+        "hope hoping hoped hopes",
+        "agree agreed agreeing",
+        "organize organizing organization",
+        "visible visibility",
+    ],
+)
+def test_every_form_of_a_word_finds_every_other(words):
+    """The stem search reads only words starting with a prefix of the stem: Porter2's irregular
+    cases (y → i, -bility → -bl, dying → die) must still be found."""
+    forms = words.split()
+    for query in forms:
+        for word in forms:
+            assert Term.of(query).found_in(word), (query, word, stem(query), stem(word))
