@@ -11,7 +11,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nikki_test_base
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench clean
+.PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench bench-pages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,11 @@ compose-check:
 
 bench: install
 	$(BIN)/python bench/stream_bench.py $(BENCH_ARGS)
+
+# The pages on a 15-year diary (issue 16), on SQLite; add PostgreSQL and other checkouts with
+# BENCH_ARGS='--database-url postgres://postgres@127.0.0.1:5432/nikki_bench --checkout ../other --checkout .'
+bench-pages: install
+	$(BIN)/python bench/pages_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3

@@ -140,3 +140,19 @@ def test_every_form_of_a_word_finds_every_other(words):
     for query in forms:
         for word in forms:
             assert Term.of(query).found_in(word), (query, word, stem(query), stem(word))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ｶﾞｷﾞｸﾞ ＡＢＣ か\u3099 ①㍻ 😀 Straße ﬁ",
+        "今日は１２時にｶﾌｪで会った。",
+        "\u3099 a mark first",
+        "ABCｶ",
+        "한국어 \u1100\u1161",
+    ],
+)
+def test_normalize_is_nfkc_then_casefold(text):
+    import unicodedata
+
+    assert normalize(text) == unicodedata.normalize("NFKC", text).casefold()
