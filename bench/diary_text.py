@@ -105,7 +105,7 @@ class DiaryWriter:
         return "\n\n".join(paragraphs)
 
     def body(self, language: str) -> str:
-        """An entry of 300–900 words (Japanese: 600–1,800 characters)."""
+        """An entry of 300 to 900 words (Japanese: 600 to 1,800 characters)."""
         if language == "ja":
             return self.japanese(self.random.randint(600, 1800))
         return self.english(self.random.randint(300, 900))

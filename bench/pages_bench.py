@@ -9,7 +9,7 @@ For each checkout (default: this one) and each database (SQLite always; PostgreS
 `--database-url`), a fresh process (bench/pages_worker.py, run with the checkout as its working
 directory and first on its path, so it runs that checkout's code) migrates an empty database,
 seeds one person's diary (`--entries` 5,500 over `--years` 15: notes of a few lines, entries
-of 300–900 words, 15 % in Japanese, 1–4 generations each, 8 % edited) through the ORM, then
+of 300 to 900 words, 15 % in Japanese, 1 to 4 generations each, 8 % edited) through the ORM, then
 times each page with Django's test Client in-process: server time, no network. PostgreSQL
 databases are made for the run (`<name>_<n>`, with createdb) and dropped after (`--keep` keeps
 them). Limits (issue 16): search ≤ 200 ms p95; the home page and an entry page ≤ 50 ms p95;

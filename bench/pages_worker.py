@@ -165,10 +165,8 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
         count = export_runs if name.startswith("export") else runs
         for address in addresses[:2]:  # warm-up
             client.get(address)
-        queries: list[str] = []
-        with connection.execute_wrapper(
-            lambda run, sql, *rest: queries.append(sql) or run(sql, *rest)
-        ):
+        counter = QueryCounter()
+        with connection.execute_wrapper(counter):
             response = client.get(addresses[0])
         assert response.status_code == 200, (address, response.status_code)
         times = []
@@ -184,7 +182,7 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
             "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(percentile(times, 95), 1),
             "max_ms": round(max(times), 1),
-            "queries": len(queries),
+            "queries": counter.count,
             "bytes": len(body),
             "matches": matches(body) if name.startswith("search") else None,
         }
@@ -193,6 +191,17 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
             file=sys.stderr,
         )
     return results
+
+
+class QueryCounter:
+    """Counts the SQL statements a request sends (connection.queries is reset per request)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 def percentile(values: list[float], pct: float) -> float:

@@ -21,8 +21,10 @@ from __future__ import annotations
 import re
 import shlex
 import threading
+import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -150,39 +152,94 @@ def rank(rows: Iterable[Sequence], query: str) -> list[int]:
 
     Each row is (id, *FIELDS values), newest first: among equals the newer entry stays first.
     """
-    terms = terms_of(query)
-    if not terms:
-        return []
-    ids, corpus, spans = _corpus(rows)
-    scored: list[tuple[int, int, int]] = []
-    for index, (start, end) in enumerate(spans):
-        if not all(term.found_in(corpus, start, end) for term in terms):
-            continue
-        fields = occurrences = 0
-        while start <= end:  # field by field: NUL ends each
-            stop = corpus.find("\0", start, end)
-            stop = end if stop == -1 else stop
-            counts = [term.count_in(corpus, start, stop) for term in terms]
-            fields += sum(1 for found in counts if found)
-            occurrences += sum(counts)
-            start = stop + 1
-        scored.append((ids[index], fields, occurrences))
-    scored.sort(key=lambda hit: (hit[1], hit[2]), reverse=True)  # stable: newest first in ties
-    return [pk for pk, _fields, _occurrences in scored]
+    return Corpus.of(rows).rank(query)
 
 
-def _corpus(rows: Iterable[Sequence]) -> tuple[list[int], str, list[tuple[int, int]]]:
-    """All rows normalized into one string, each row's span in it, and the rows' ids: a few
-    calls into C per row instead of one per field and term. NUL, which no field holds, ends
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """Rows normalized into one string, with each row's id and span in it: a search makes a
+    few calls into C per row instead of one per field and term. NUL, which no field holds, ends
     each field; SOH each row."""
-    ids: list[int] = []
-    pieces: list[str] = []
-    spans: list[tuple[int, int]] = []
-    at = 0
-    for pk, *values in rows:
-        piece = normalize("\0".join(values))
-        ids.append(pk)
-        pieces.append(piece)
-        spans.append((at, at + len(piece)))
-        at += len(piece) + 1
-    return ids, "\1".join(pieces), spans
+
+    ids: list[int]
+    text: str
+    spans: list[tuple[int, int]]
+
+    @classmethod
+    def of(cls, rows: Iterable[Sequence]) -> Corpus:
+        ids: list[int] = []
+        pieces: list[str] = []
+        spans: list[tuple[int, int]] = []
+        at = 0
+        for pk, *values in rows:
+            piece = normalize("\0".join(values))
+            ids.append(pk)
+            pieces.append(piece)
+            spans.append((at, at + len(piece)))
+            at += len(piece) + 1
+        return cls(ids, "\1".join(pieces), spans)
+
+    @property
+    def size(self) -> int:
+        return len(self.text)
+
+    def rank(self, query: str) -> list[int]:
+        """The ids of the rows that match every term of `query`, best first."""
+        terms = terms_of(query)
+        if not terms:
+            return []
+        corpus = self.text
+        scored: list[tuple[int, int, int]] = []
+        for index, (start, end) in enumerate(self.spans):
+            if not all(term.found_in(corpus, start, end) for term in terms):
+                continue
+            fields = occurrences = 0
+            while start <= end:  # field by field: NUL ends each
+                stop = corpus.find("\0", start, end)
+                stop = end if stop == -1 else stop
+                counts = [term.count_in(corpus, start, stop) for term in terms]
+                fields += sum(1 for found in counts if found)
+                occurrences += sum(counts)
+                start = stop + 1
+            scored.append((self.ids[index], fields, occurrences))
+        scored.sort(key=lambda hit: (hit[1], hit[2]), reverse=True)  # stable: newest first
+        return [pk for pk, _fields, _occurrences in scored]
+
+
+class CorpusCache:
+    """The corpora of the last few people who searched, each kept while its fingerprint (what
+    the database says about their entries: how many, the last change) is unchanged, for at most
+    `seconds` after it was built. Reading and normalizing a long diary is most of a search's
+    time; the next page, or the next query, then costs only the matching.
+
+    This keeps a diary's words in the process's memory (never on disk) for that long.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[object, tuple[object, float, Corpus]] = OrderedDict()
+
+    def get(
+        self, key, fingerprint, build: Callable[[], Corpus], *, seconds: float, size: int
+    ) -> Corpus:
+        if seconds <= 0 or size <= 0:
+            return build()
+        now = time.monotonic()
+        with self.lock:
+            for old in [k for k, (_f, built, _c) in self.items.items() if now - built >= seconds]:
+                del self.items[old]  # expired: the words leave memory on time
+            item = self.items.get(key)
+            if item is not None and item[0] == fingerprint:
+                self.items.move_to_end(key)
+                return item[2]
+        corpus = build()
+        with self.lock:
+            self.items[key] = (fingerprint, now, corpus)
+            self.items.move_to_end(key)
+            while len(self.items) > size:
+                self.items.popitem(last=False)
+        return corpus
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -234,16 +234,28 @@ class SearchResults(Sequence):
         return [found[pk] for pk in ids if pk in found]
 
 
+# The last few searchers' normalized diaries (see search.CorpusCache; settings say how long).
+_corpora = search.CorpusCache()
+
+
 def entries_search(*, user, query: str) -> SearchResults:
     """The user's entries whose text or notes match `query`, best first (see diaries.search).
 
-    The match runs in Python over the values the fields return; no SQL mentions the words.
+    The match runs in Python over the values the fields return; no SQL mentions the words. The
+    normalized diary is kept a while for the next page or query, until an entry changes.
     """
     own = entries_for_user(user=user)
-    if not query.strip():
+    if not search.terms_of(query):
         return SearchResults([], own)
-    rows = own.values_list("pk", *search.FIELDS)  # newest first, as ties stay
-    return SearchResults(search.rank(rows.iterator(chunk_size=500), query), own)
+    fingerprint = own.aggregate(count=Count("pk"), changed=Max("updated_at"), last=Max("pk"))
+    corpus = _corpora.get(
+        user.pk,
+        tuple(fingerprint.values()),
+        lambda: search.Corpus.of(own.values_list("pk", *search.FIELDS)),  # newest first
+        seconds=settings.DIARY_SEARCH_CACHE_SECONDS,
+        size=settings.DIARY_SEARCH_CACHE_PEOPLE,
+    )
+    return SearchResults(corpus.rank(query), own)
 
 
 def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:

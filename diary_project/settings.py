@@ -390,6 +390,14 @@ DIARY_MAX_SOCKETS_PER_USER = env.int("DIARY_MAX_SOCKETS_PER_USER", default=20)
 # Accounts one client address may make per hour (each account has its own daily quota).
 DIARY_SIGNUPS_PER_HOUR = env.int("DIARY_SIGNUPS_PER_HOUR", default=5)
 
+# --- Search ---------------------------------------------------------------------------------
+# Search reads and matches a person's entries in Python (the words are encrypted at rest:
+# diaries/search.py). The normalized diary of the last DIARY_SEARCH_CACHE_PEOPLE searchers is
+# kept in the process's memory, for the next page or query, until an entry changes or
+# DIARY_SEARCH_CACHE_SECONDS pass (0: never kept; every search reads the whole diary again).
+DIARY_SEARCH_CACHE_SECONDS = env.float("DIARY_SEARCH_CACHE_SECONDS", default=300.0)
+DIARY_SEARCH_CACHE_PEOPLE = env.int("DIARY_SEARCH_CACHE_PEOPLE", default=4)
+
 # --- Moderation -----------------------------------------------------------------------------
 # The automatic check of every finished generation (diaries/services/checks.py): "auto" (OpenAI's
 # moderation endpoint when OPENAI_API_KEY is set and OPENAI_BASE_URL is not — most compatible

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from diaries.search import Term, normalize, rank, stem, terms_of
+from diaries.search import Corpus, CorpusCache, Term, normalize, rank, stem, terms_of
 
 
 def rows(*texts: str, notes: str = "") -> list[tuple]:
@@ -156,3 +158,36 @@ def test_normalize_is_nfkc_then_casefold(text):
     import unicodedata
 
     assert normalize(text) == unicodedata.normalize("NFKC", text).casefold()
+
+
+def test_the_cache_builds_once_per_fingerprint_and_forgets_the_oldest():
+    cache, built = CorpusCache(), []
+
+    def build(name):
+        return lambda: built.append(name) or Corpus.of(rows(name))
+
+    first = cache.get(1, "v1", build("a"), seconds=300, size=2)
+    assert cache.get(1, "v1", build("b"), seconds=300, size=2) is first
+    cache.get(1, "v2", build("c"), seconds=300, size=2)  # an entry changed: built again
+    cache.get(2, "v1", build("d"), seconds=300, size=2)
+    cache.get(3, "v1", build("e"), seconds=300, size=2)  # over size: person 1 is forgotten
+    cache.get(1, "v2", build("f"), seconds=300, size=2)
+
+    assert built == ["a", "c", "d", "e", "f"]
+
+
+def test_the_cache_keeps_nothing_past_its_time_or_when_off():
+    cache, built = CorpusCache(), []
+
+    def build():
+        built.append(1)
+        return Corpus.of(rows("x"))
+
+    cache.get(1, "v", build, seconds=0.05, size=4)
+    time.sleep(0.1)
+    cache.get(2, "v", build, seconds=0.05, size=4)  # any search drops what has expired
+    assert list(cache.items) == [2]
+    cache.get(3, "v", build, seconds=0, size=4)
+    cache.get(3, "v", build, seconds=0, size=4)
+
+    assert len(built) == 4 and 3 not in cache.items

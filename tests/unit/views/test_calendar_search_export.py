@@ -239,6 +239,18 @@ def test_search_ranks_more_matches_first_then_the_newest(signed_in, user):
     assert order == [twice.pk, once_new.pk, once_old.pk]
 
 
+@pytest.mark.parametrize("cache_seconds", [300, 0])
+def test_search_sees_an_edit_at_once(signed_in, user, settings, cache_seconds):
+    settings.DIARY_SEARCH_CACHE_SECONDS = cache_seconds
+    entry = written(user, "A day of rain.")
+    assert f'href="/entries/{entry.pk}/"' in signed_in.get("/search/", {"q": "rain"}).text
+
+    entry_update_text(entry=entry, text="A day of sunshine.")
+
+    assert "0 entries match" in signed_in.get("/search/", {"q": "rain"}).text
+    assert f'href="/entries/{entry.pk}/"' in signed_in.get("/search/", {"q": "sunshine"}).text
+
+
 def test_no_sql_a_search_sends_reads_or_filters_on_the_words(signed_in, user):
     for day in range(25):
         written(user, f"Fireworks {day}.", date=dt.date(2026, 3, 1) + dt.timedelta(days=day))
