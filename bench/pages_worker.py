@@ -169,12 +169,13 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
         with connection.execute_wrapper(counter):
             response = client.get(addresses[0])
         assert response.status_code == 200, (address, response.status_code)
-        times = []
+        times, cpu = [], []
         for run in range(count):
             address = addresses[run % len(addresses)]
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             response = client.get(address)
             times.append((time.perf_counter() - started) * 1000)
+            cpu.append((time.process_time() - cpu_started) * 1000)
             assert response.status_code == 200, (address, response.status_code)
         body = response.content
         results[name] = {
@@ -182,6 +183,7 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
             "p50_ms": round(statistics.median(times), 1),
             "p95_ms": round(percentile(times, 95), 1),
             "max_ms": round(max(times), 1),
+            "cpu_p50_ms": round(statistics.median(cpu), 1),
             "queries": counter.count,
             "bytes": len(body),
             "matches": matches(body) if name.startswith("search") else None,

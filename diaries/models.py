@@ -118,7 +118,11 @@ class DiaryEntry(models.Model):
 
     class Meta:
         ordering = ("-date", "-created_at")
-        indexes = [models.Index(fields=("owner", "-date", "-created_at"))]
+        indexes = [
+            models.Index(fields=("owner", "-date", "-created_at")),
+            # Search's fingerprint of a diary (its last change) without reading its rows.
+            models.Index(fields=("owner", "updated_at"), name="diary_entry_owner_changed"),
+        ]
         verbose_name = _("diary entry")
         verbose_name_plural = _("diary entries")
         permissions = [

@@ -11,7 +11,8 @@ search runs over the values the fields return (plain text once the field has dec
   found inside a Japanese sentence (which has no spaces between words);
 - an English word is also found by its stem (Snowball's English stemmer, the one PostgreSQL's
   `english` configuration uses): "walking" finds "walked" and "walks";
-- the best first: the most (term, field) pairs found, then the most occurrences, then the newest.
+- the best first: the most (term, part) pairs found (the parts: the entry's text, the notes it
+  was written from), then the most occurrences, then the newest.
 
 Django-free: it takes rows and returns ids.
 """
@@ -100,6 +101,7 @@ class Term:
     stem: str | None = None  # for a single English word
     # Words that may share the stem: every word whose stem is `stem` starts with this prefix.
     candidates: re.Pattern[str] | None = None
+    prefix: str = ""
 
     @classmethod
     def of(cls, text: str) -> Term:
@@ -108,7 +110,7 @@ class Term:
         root = stem(text)
         prefix = _SHORT_PREFIX.get(root, root[:-1] if root[-1:] in "eiyl" else root)
         # No leading \b: a pattern that starts with its literal is searched for much faster.
-        return cls(text, root, re.compile(re.escape(prefix) + r"[a-z]*"))
+        return cls(text, root, re.compile(re.escape(prefix) + r"[a-z]*"), prefix)
 
     def count_in(self, corpus: str, start: int, end: int) -> int:
         """How often the term occurs in corpus[start:end]; a word found only by its stem counts
@@ -121,9 +123,10 @@ class Term:
         end = len(corpus) if end is None else end
         if corpus.find(self.text, start, end) != -1:
             return True
-        if self.stem is None:
-            return False
-        for word in self.candidates.finditer(corpus, start, end):
+        first = -1 if self.stem is None else corpus.find(self.prefix, start, end)
+        if first == -1:
+            return False  # str.find first: much faster than the pattern where nothing is
+        for word in self.candidates.finditer(corpus, first, end):
             at = word.start()
             if at > start and (corpus[at - 1].isalnum() or corpus[at - 1] == "_"):
                 continue  # inside a word: "sidewalks" is not a form of "walk"
@@ -157,53 +160,42 @@ def rank(rows: Iterable[Sequence], query: str) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class Corpus:
-    """Rows normalized into one string, with each row's id and span in it: a search makes a
-    few calls into C per row instead of one per field and term. NUL, which no field holds, ends
-    each field; SOH each row."""
+    """Rows normalized, one string a row (its fields joined by NUL, which no field holds), with
+    their ids: a search then makes a few calls into C per row. A row of ASCII stays a one-byte
+    string, which str.find scans fastest."""
 
     ids: list[int]
-    text: str
-    spans: list[tuple[int, int]]
+    rows: list[str]
 
     @classmethod
     def of(cls, rows: Iterable[Sequence]) -> Corpus:
         ids: list[int] = []
-        pieces: list[str] = []
-        spans: list[tuple[int, int]] = []
-        at = 0
+        texts: list[str] = []
         for pk, *values in rows:
-            piece = normalize("\0".join(values))
             ids.append(pk)
-            pieces.append(piece)
-            spans.append((at, at + len(piece)))
-            at += len(piece) + 1
-        return cls(ids, "\1".join(pieces), spans)
-
-    @property
-    def size(self) -> int:
-        return len(self.text)
+            texts.append(normalize("\0".join(values)))
+        return cls(ids, texts)
 
     def rank(self, query: str) -> list[int]:
-        """The ids of the rows that match every term of `query`, best first."""
+        """The ids of the rows that match every term of `query`, best first: the most (term,
+        part) pairs found, the parts being the entry's text and the notes it was written from;
+        then the most occurrences; then the newest (rows come newest first)."""
         terms = terms_of(query)
         if not terms:
             return []
-        corpus = self.text
         scored: list[tuple[int, int, int]] = []
-        for index, (start, end) in enumerate(self.spans):
-            if not all(term.found_in(corpus, start, end) for term in terms):
+        for pk, row in zip(self.ids, self.rows, strict=True):
+            if not all(term.found_in(row) for term in terms):
                 continue
-            fields = occurrences = 0
-            while start <= end:  # field by field: NUL ends each
-                stop = corpus.find("\0", start, end)
-                stop = end if stop == -1 else stop
-                counts = [term.count_in(corpus, start, stop) for term in terms]
-                fields += sum(1 for found in counts if found)
-                occurrences += sum(counts)
-                start = stop + 1
-            scored.append((self.ids[index], fields, occurrences))
+            split = row.find("\0")  # the text, then the notes
+            split = len(row) if split == -1 else split
+            pairs = occurrences = 0
+            for term in terms:
+                occurrences += term.count_in(row, 0, len(row))
+                pairs += term.found_in(row, 0, split) + term.found_in(row, split, len(row))
+            scored.append((pk, pairs, occurrences))
         scored.sort(key=lambda hit: (hit[1], hit[2]), reverse=True)  # stable: newest first
-        return [pk for pk, _fields, _occurrences in scored]
+        return [pk for pk, _pairs, _occurrences in scored]
 
 
 class CorpusCache:
