@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('diaries', '0006_daily_usage_unknown'),
+        ('diaries', '0007_profile_private_names'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
