@@ -7,8 +7,8 @@ search runs over the values the fields return (plain text once the field has dec
   is found in one of its fields (text, morning, afternoon, evening, notes);
 - a term is found as a substring, case-insensitively and whatever the width: both sides go
   through NFKC and `str.casefold`, so full-width ABC finds abc, half-width katakana finds
-  full-width katakana, and 川沿い is
-  found inside a Japanese sentence (which has no spaces between words);
+  full-width katakana, and 川沿い is found inside a Japanese sentence (which has no spaces
+  between words);
 - an English word is also found by its stem (Snowball's English stemmer, the one PostgreSQL's
   `english` configuration uses): "walking" finds "walked" and "walks";
 - the best first: the most (term, part) pairs found (the parts: the entry's text, the notes it
