@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from allauth.mfa.models import Authenticator
 from django.conf import settings
-from django.db import connection
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -213,29 +212,21 @@ def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:
 
 
 def entries_search(*, user, query: str) -> QuerySet[DiaryEntry]:
-    """The user's entries whose text or notes match `query`, best first.
+    """The user's entries whose text or notes contain `query` (case-insensitive), newest first.
 
-    PostgreSQL: full-text search (English stemming) ranked by relevance, plus a substring match,
-    because the parser keeps a run of Japanese characters as one word. SQLite: substring match.
+    The texts are encrypted at rest, so the database cannot match them: they are matched here,
+    decrypted, one person's entries at a time.
     """
-    query = query.strip()
+    query = query.strip().casefold()
     entries = entries_for_user(user=user)
     if not query:
         return entries.none()
-    contains = Q()
-    for name in SEARCH_FIELDS:
-        contains |= Q(**{f"{name}__icontains": query})
-    if connection.vendor != "postgresql":
-        return entries.filter(contains)
-    from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-
-    vector = SearchVector(*SEARCH_FIELDS, config="english")
-    search = SearchQuery(query, config="english", search_type="websearch")
-    return (
-        entries.annotate(document=vector, rank=SearchRank(vector, search))
-        .filter(Q(document=search) | contains)
-        .order_by("-rank", "-date", "-created_at")
-    )
+    matching = [
+        pk
+        for pk, *texts in entries.values_list("pk", *SEARCH_FIELDS)
+        if any(query in text.casefold() for text in texts)
+    ]
+    return entries.filter(pk__in=matching)
 
 
 def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:

@@ -136,7 +136,8 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         ("owner", admin.RelatedOnlyFieldListFilter),
         "date",
     )
-    search_fields = ("owner__username", "text")
+    # The texts are encrypted at rest: the database can search owners only.
+    search_fields = ("owner__username",)
     raw_id_fields = ("owner",)
     list_select_related = ("owner",)
     date_hierarchy = "date"

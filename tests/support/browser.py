@@ -86,7 +86,7 @@ class LiveServer(Server):
             self.env.pop(name, None)
 
     def start(self) -> None:
-        self.manage("migrate", "--noinput")
+        self.migrate()
         self.manage("collectstatic", "--noinput")
         super().start()
 
