@@ -42,6 +42,19 @@ def texts_open(apps, schema_editor, model: str, owner: str, fields: list[str]) -
     return _rewrite(apps, schema_editor, model, owner, fields, change)
 
 
+def plain_copies_scrub(schema_editor) -> None:
+    """After sealing: SQLite keeps the overwritten plain texts in free pages and in its
+    write-ahead log until they are reused; rebuild the file and empty the log. (Django has no
+    API for either.) PostgreSQL's old row versions never reach pg_dump's backups; VACUUM FULL
+    removes them from its data files (README, "Encryption at rest")."""
+    connection = schema_editor.connection
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def _rewrite(apps, schema_editor, model, owner, fields, change) -> int:
     Model = apps.get_model(model)
     alias = schema_editor.connection.alias

@@ -8,7 +8,7 @@ Needs the key store's database migrated first (`manage.py migrate --database key
 from django.db import migrations
 
 import keystore.fields
-from keystore.migration import texts_open, texts_seal
+from keystore.migration import plain_copies_scrub, texts_open, texts_seal
 
 TEXTS = [
     ("diaries.DiaryEntry", "owner_id", ["morning", "afternoon", "evening", "notes", "text"]),
@@ -20,6 +20,7 @@ TEXTS = [
 def seal_texts(apps, schema_editor):
     for model, owner, fields in TEXTS:
         texts_seal(apps, schema_editor, model, owner, fields)
+    plain_copies_scrub(schema_editor)
 
 
 def open_texts(apps, schema_editor):
