@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
-from diary_project.devkeys import development_encryption_keys
+from diary_project.encryption_keys import development_encryption_keys, encryption_keys_check
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -42,21 +42,22 @@ if not SECRET_KEY:
 # every data key under the first. Or NIKKI_ENCRYPTION_KEYS_FILE: a file holding them, one a line.
 NIKKI_ENCRYPTION_KEYS = env.list("NIKKI_ENCRYPTION_KEYS", default=[])
 NIKKI_ENCRYPTION_KEYS_FILE = env.str("NIKKI_ENCRYPTION_KEYS_FILE", default="")
-if not NIKKI_ENCRYPTION_KEYS and NIKKI_ENCRYPTION_KEYS_FILE:
-    if not Path(NIKKI_ENCRYPTION_KEYS_FILE).is_file():
-        raise ImproperlyConfigured(
-            f"NIKKI_ENCRYPTION_KEYS_FILE names {NIKKI_ENCRYPTION_KEYS_FILE}, which does not exist."
-        )
-    NIKKI_ENCRYPTION_KEYS = Path(NIKKI_ENCRYPTION_KEYS_FILE).read_text().split()
+if not NIKKI_ENCRYPTION_KEYS and DEBUG:
+    # Development (`make run`): a key made on first use under var/ (or in the file named).
+    NIKKI_ENCRYPTION_KEYS = development_encryption_keys(
+        Path(NIKKI_ENCRYPTION_KEYS_FILE or VAR_DIR / "nikki-encryption-keys")
+    )
+elif not NIKKI_ENCRYPTION_KEYS and NIKKI_ENCRYPTION_KEYS_FILE:
+    if Path(NIKKI_ENCRYPTION_KEYS_FILE).is_file():
+        NIKKI_ENCRYPTION_KEYS = Path(NIKKI_ENCRYPTION_KEYS_FILE).read_text().split()
 if not NIKKI_ENCRYPTION_KEYS:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "Set NIKKI_ENCRYPTION_KEYS (a Fernet key: python -c 'from cryptography.fernet import "
-            "Fernet; print(Fernet.generate_key().decode())') or NIKKI_ENCRYPTION_KEYS_FILE (a "
-            "file holding it), or DJANGO_DEBUG=true for development. Back the key up: without "
-            "it the diaries cannot be read."
-        )
-    NIKKI_ENCRYPTION_KEYS = development_encryption_keys(VAR_DIR / "nikki-encryption-keys")
+    raise ImproperlyConfigured(
+        "Set NIKKI_ENCRYPTION_KEYS (a Fernet key: python -c 'from cryptography.fernet import "
+        "Fernet; print(Fernet.generate_key().decode())') or NIKKI_ENCRYPTION_KEYS_FILE (a file "
+        "holding it), or DJANGO_DEBUG=true for development. Back the key up apart from the "
+        "databases: without it no diary can be read."
+    )
+NIKKI_ENCRYPTION_KEYS = encryption_keys_check(NIKKI_ENCRYPTION_KEYS)
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 if "*" in ALLOWED_HOSTS and not DEBUG:

@@ -97,6 +97,16 @@ class EncryptedTextField(models.TextField):
         kwargs["owner"] = self.owner
         return name, path, args, kwargs
 
+    def get_lookup(self, lookup_name):
+        # SQL sees ciphertext: only "is it empty" (exact "") and isnull mean anything there. Any
+        # other lookup (icontains, startswith, regex…) is refused by Django as unsupported.
+        if lookup_name not in ("exact", "isnull"):
+            return None
+        return super().get_lookup(lookup_name)
+
+    def get_transform(self, lookup_name):
+        return None
+
     def owner_id_of(self, instance: models.Model) -> int:
         owner_id = attrgetter(self.owner)(instance)
         if owner_id is None:

@@ -1,5 +1,6 @@
-"""The server encryption key of a development install (`make run`, DJANGO_DEBUG=true with no
-NIKKI_ENCRYPTION_KEYS): made once under var/ and read back on every later start."""
+"""The server's encryption keys as settings.py reads them: checked at start, and, for a
+development install (`make run`, DJANGO_DEBUG=true with no NIKKI_ENCRYPTION_KEYS), made once
+under var/ and read back on every later start."""
 
 from __future__ import annotations
 
@@ -8,6 +9,20 @@ import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+
+def encryption_keys_check(keys: list[str]) -> list[str]:
+    """`keys`, each a Fernet key (32 bytes of URL-safe base64), or a clear error at start."""
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"NIKKI_ENCRYPTION_KEYS: key {number} is not a Fernet key (32 bytes of URL-safe "
+                "base64, as Fernet.generate_key() makes)."
+            ) from None
+    return keys
 
 
 def development_encryption_keys(path: Path) -> list[str]:
