@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2
 from websockets.asyncio.client import connect
@@ -166,6 +167,15 @@ def form_signup(client: httpx2.Client, username: str) -> str:
     return f"sessionid={client.cookies['sessionid']}"
 
 
+def keys_file_for(workdir: Path, env: dict[str, str]) -> Path:
+    """The key store of a server: beside its SQLite file, or, on a database server, one per
+    diary database, shared by the servers of sibling work directories that share it."""
+    database = env["DATABASE_URL"]
+    if database.startswith("sqlite:"):
+        return workdir / "keys.sqlite3"
+    return workdir.parent / f"keys-{urlsplit(database).path.strip('/')}.sqlite3"
+
+
 class Server:
     manage_timeout = 60
 
@@ -177,7 +187,6 @@ class Server:
             **os.environ,
             "DJANGO_SECRET_KEY": "live-test-secret-key-" + "x" * 40,
             "DATABASE_URL": f"sqlite:///{self.db_path}",
-            "KEYS_DATABASE_URL": f"sqlite:///{workdir / 'keys.sqlite3'}",
             "DJANGO_STATIC_ROOT": str(workdir / "static"),
             "DIARY_WRITER": "offline",
             "DIARY_OFFLINE_DELAY": "0.03",
@@ -188,6 +197,8 @@ class Server:
             **env,
         }
         self.env.pop("DJANGO_DEBUG", None)
+        if "KEYS_DATABASE_URL" not in env:
+            self.env["KEYS_DATABASE_URL"] = f"sqlite:///{keys_file_for(workdir, self.env)}"
         self.proc: subprocess.Popen | None = None
 
     @property

@@ -8,7 +8,6 @@ import json
 import re
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
@@ -205,15 +204,6 @@ def test_search_pages_keep_the_query(signed_in, user):
 
     assert "22 entries match" in html
     assert 'href="?q=rainy&amp;page=2"' in html
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
-def test_search_on_postgresql_stems_english_words(signed_in, user):
-    entry = written(user, "I walked along the canal.")
-
-    html = signed_in.get("/search/", {"q": "walking"}).text
-
-    assert f'href="/entries/{entry.pk}/"' in html
 
 
 # --- version history ----------------------------------------------------------------------------
