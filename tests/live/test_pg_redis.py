@@ -344,6 +344,46 @@ async def test_cancel_through_another_process_stops_the_generation(tmp_path, dat
     assert latest_generation(database, entry_id, tmp_path / "keys.sqlite3")[1] == text
 
 
+@pytest.mark.asyncio
+async def test_a_diary_written_through_the_server_is_nowhere_in_a_pg_dump(
+    tmp_path, database, servers
+):
+    """The server's checkpoints (many here) and its end write ciphertext only: a pg_dump of the
+    diary database holds no word of the notes nor of the text written from them."""
+    word = "Heronry" + secrets.token_hex(5)
+    srv = servers(
+        tmp_path / "a", database, DIARY_OFFLINE_DELAY="0.02", DIARY_CHECKPOINT_SECONDS="0.2"
+    )
+    srv.collectstatic()
+    srv.start()
+    srv.create_user()
+    cookie = srv.login()
+
+    async with srv.socket(cookie) as ws:
+        await ws.send(json.dumps({**INPUTS, "morning": f"watched {word} by the river"}))
+        done = (await frames_until(ws, "done", timeout=60))[-1]
+
+    assert done["status"] == "done" and word in done["text"]
+    parts = urlsplit(database)
+    dump = subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            parts.hostname,
+            "-p",
+            str(parts.port),
+            "-U",
+            parts.username,
+            parts.path.strip("/"),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert b"diaries_generation" in dump and b"diarist" in dump  # the right database
+    assert word.encode() not in dump and b"budget" not in dump
+
+
 class Proxy(NginxProxy):
     """docker/nginx.conf in front of daphne processes, as compose runs it
     (tests/support/nginx.py); signing in and opening a socket work through it as against
