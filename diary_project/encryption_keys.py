@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -28,18 +29,22 @@ def encryption_keys_check(keys: list[str]) -> list[str]:
 def development_encryption_keys(path: Path) -> list[str]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole to a file of its own, then linked into place: a process starting at the
+        # same moment sees no file or the whole key, and a link never replaces a key made first.
+        fd, made = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         try:
-            # O_EXCL: two processes starting at once never write two different keys.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(Fernet.generate_key().decode("ascii") + "\n")
+            os.link(made, path)
         except FileExistsError:
             pass
         else:
-            with os.fdopen(fd, "w") as file:
-                file.write(Fernet.generate_key().decode("ascii") + "\n")
             # Settings are read before logging is configured: say it on stderr, never the key.
             print(
                 f"nikki: made a development encryption key in {path} (DJANGO_DEBUG=true and no "
                 "NIKKI_ENCRYPTION_KEYS); the diaries in var/ cannot be read without it",
                 file=sys.stderr,
             )
+        finally:
+            os.unlink(made)
     return path.read_text().split()
