@@ -249,8 +249,11 @@ class Profile(models.Model):
         default=False,
         help_text=_("Replace the listed names by placeholders before the notes are sent."),
     )
-    private_names = models.TextField(
-        _("names kept from the model"), blank=True, help_text=_("One name a line.")
+    private_names = EncryptedTextField(
+        _("names kept from the model"),
+        blank=True,
+        owner="user_id",
+        help_text=_("One name a line."),
     )
 
     def __str__(self) -> str:

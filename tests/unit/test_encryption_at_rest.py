@@ -13,9 +13,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from diaries.models import DiaryEntry, EntryEdit, Generation
+from diaries.models import DiaryEntry, EntryEdit, Generation, Profile
 from diaries.services import generations as generation_services
-from diaries.services.accounts import account_delete
+from diaries.services.accounts import account_delete, profile_update
 from diaries.services.entries import entry_update_text
 from keystore.fields import Unreadable
 from keystore.models import DataKey
@@ -45,6 +45,16 @@ async def test_no_diary_word_is_in_the_database_bytes_after_writing_generating_a
 
     monkeypatch.setattr(generation_services, "generations_checkpoint", watching)
     user = await database_sync_to_async(make_user)()
+    name = unique_word()  # a name this person keeps from the model
+    await database_sync_to_async(profile_update)(
+        user=user,
+        ui_language="",
+        default_language="",
+        default_tone="plain",
+        time_zone="",
+        keep_names_from_model=True,
+        private_names=name,
+    )
     entry = await database_sync_to_async(make_entry)(
         user, morning=f"walked with {word} by the river", notes=f"{word} again, later"
     )
@@ -64,9 +74,11 @@ async def test_no_diary_word_is_in_the_database_bytes_after_writing_generating_a
     assert word in saved.text and word in saved.notes and word in saved.morning
     assert word in generation.text and word in edit.text and word in edit.previous_text
 
+    assert (await Profile.objects.aget(user=user)).private_names == name
     for alias in ("default", "keys"):
         raw = await database_sync_to_async(backups.raw_bytes)(alias)
         assert word.encode() not in raw, f"{word} is stored in plain in {alias}"
+        assert name.encode() not in raw, f"a private name is stored in plain in {alias}"
     # The bytes read are the diary database's own: its usernames are in plain.
     assert user.username.encode() in await database_sync_to_async(backups.raw_bytes)()
 

@@ -1,4 +1,4 @@
-"""Migration 0007 encrypts the diary's existing texts in place, in batches, without losing a row,
+"""Migration 0008 encrypts the diary's existing texts in place, in batches, without losing a row,
 and decrypts them back when reversed."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from tests.support import backups
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("diaries", "0006_daily_usage_unknown")]
-AFTER = [("diaries", "0007_encrypt_diary_text")]
+BEFORE = [("diaries", "0007_profile_private_names")]
+AFTER = [("diaries", "0008_encrypt_diary_text")]
 
 
 def migrate(targets):
@@ -50,6 +50,11 @@ def rows(apps) -> dict[str, list[tuple]]:
             .objects.order_by("pk")
             .values_list("pk", "text", "previous_text")
         ),
+        "profiles": list(
+            apps.get_model("diaries", "Profile")
+            .objects.order_by("pk")
+            .values_list("pk", "private_names")
+        ),
     }
 
 
@@ -61,8 +66,10 @@ def test_existing_texts_are_encrypted_in_batches_and_decrypted_back(monkeypatch)
     DiaryEntry = apps.get_model("diaries", "DiaryEntry")
     Generation = apps.get_model("diaries", "Generation")
     EntryEdit = apps.get_model("diaries", "EntryEdit")
+    Profile = apps.get_model("diaries", "Profile")
     for n in range(3):
-        owner = User.objects.create(username=f"before-0007-{n}")
+        owner = User.objects.create(username=f"before-0008-{n}")
+        Profile.objects.create(user=owner, private_names=f"{word}\nAiko {n}" if n else "")
         for day in range(1, 4):
             entry = DiaryEntry.objects.create(
                 owner=owner,
@@ -93,7 +100,8 @@ def test_existing_texts_are_encrypted_in_batches_and_decrypted_back(monkeypatch)
 
     assert word.encode() not in backups.raw_bytes()
     encrypted = rows(apps)  # the EncryptedTextFields read them back as text
-    assert {k: len(v) for k, v in encrypted.items()} == {"entries": 9, "generations": 9, "edits": 9}
+    counts = {"entries": 9, "generations": 9, "edits": 9, "profiles": 3}
+    assert {k: len(v) for k, v in encrypted.items()} == counts
     expected = dict(plain)
     expected["entries"] = [
         (*row[:3], f"{word} sealed before" if row[0] == half_done.pk else row[3], *row[4:])
