@@ -23,6 +23,7 @@ import httpx2
 from websockets.asyncio.client import connect
 
 from .paths import ROOT
+from .sealed import open_as_server
 
 PASSWORD = "a-long-diary-passphrase-42"
 
@@ -277,13 +278,18 @@ class Server:
         with sqlite3.connect(self.db_path, timeout=10) as db:
             return db.execute(sql, params).fetchall()
 
+    def opened(self, stored: str) -> str:
+        """A text as this server stores it (sealed for its owner), read as the server reads it."""
+        keys = Path(self.env["KEYS_DATABASE_URL"].removeprefix("sqlite:///"))
+        return open_as_server(stored, keys) if stored else stored
+
     def generation(self, entry_id: int) -> tuple[str, str, int]:
-        [row] = self.query(
+        [(status, text, seq)] = self.query(
             "SELECT status, text, seq FROM diaries_generation WHERE entry_id = ? "
             "ORDER BY id DESC LIMIT 1",
             entry_id,
         )
-        return row
+        return status, self.opened(text), seq
 
 
 def vm_rss(pid: int) -> int:
