@@ -25,6 +25,7 @@ install: $(VENV)/.installed
 
 migrate: install
 	mkdir -p var
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --database keys --noinput
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 run: migrate

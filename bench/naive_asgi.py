@@ -40,6 +40,7 @@ from bench.instrument import install, with_stats  # noqa: E402
 from diaries.models import DiaryEntry  # noqa: E402
 from diaries.prompts import build_messages  # noqa: E402
 from diaries.services import entries  # noqa: E402
+from keystore.fields import seal  # noqa: E402
 
 _client: openai.AsyncOpenAI | None = None
 
@@ -59,8 +60,8 @@ def client() -> openai.AsyncOpenAI:
     return _client
 
 
-def _save_text(entry_id: int, text: str) -> None:
-    DiaryEntry.objects.filter(pk=entry_id).update(text=text)
+def _save_text(entry: DiaryEntry, text: str) -> None:
+    DiaryEntry.objects.filter(pk=entry.pk).update(text=seal(entry.owner_id, text))
 
 
 class NaiveConsumer(AsyncWebsocketConsumer):
@@ -127,7 +128,7 @@ class NaiveConsumer(AsyncWebsocketConsumer):
         finally:
             await stream.close()
         text = "".join(pieces)
-        await database_sync_to_async(_save_text)(entry.pk, text)
+        await database_sync_to_async(_save_text)(entry, text)
         await self.send(
             text_data=json.dumps(
                 {"type": "done", "entry": entry.pk, "status": "done", "text": text, "seq": seq},

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx2
 import psycopg
+from cryptography.fernet import Fernet
 from psycopg import sql
 
 from tests.support.nginx import NginxProxy
@@ -31,6 +32,8 @@ PY = sys.executable
 PASSWORD = "bench-diary-passphrase-42"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+# The servers' encryption key, one per bench run (its diaries are thrown away with it).
+BENCH_ENCRYPTION_KEY = Fernet.generate_key().decode()
 
 
 def proc_cpu(pid: int) -> float:
@@ -205,6 +208,8 @@ class Daphne:
             **os.environ,
             "DJANGO_SECRET_KEY": "bench-only-secret-key-" + "x" * 40,
             "DATABASE_URL": f"sqlite:///{self.dir / 'bench.sqlite3'}",
+            "KEYS_DATABASE_URL": f"sqlite:///{self.dir / 'keys.sqlite3'}",
+            "NIKKI_ENCRYPTION_KEYS": BENCH_ENCRYPTION_KEY,
             "DJANGO_STATIC_ROOT": str(self.dir / "static"),
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
             "DIARY_WRITER": "openai",
@@ -244,6 +249,7 @@ class Daphne:
 
     def prepare(self, users: int) -> None:
         """Migrate, then make `users` users, each with a signed-in session (one hash for all)."""
+        self.manage("migrate", "--database", "keys", "--noinput")
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
         script = f"""
@@ -377,6 +383,8 @@ class Deployment:
         self.database = PostgresDatabase(args.pg_url, f"{args.pg_prefix}_{name}")
         env = {
             "DATABASE_URL": self.database.url,
+            # One key store for the cluster's daphnes, as they share the diary's database.
+            "KEYS_DATABASE_URL": f"sqlite:///{self.dir / 'keys.sqlite3'}",
             "CHANNEL_LAYER": "pubsub",
             "DJANGO_STATIC_ROOT": str(self.dir / "static"),
             **dict(kv.split("=", 1) for kv in args.nikki_env),

@@ -29,6 +29,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from keystore.fields import seal
+
 from . import realtime, selectors
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
@@ -67,6 +69,7 @@ class Runner:
         *,
         hub: Hub,
         entry_id: int,
+        owner_id: int,
         generation_id: int,
         writer: Writer,
         request: WriterRequest,
@@ -74,6 +77,7 @@ class Runner:
     ) -> None:
         self.hub = hub
         self.entry_id = entry_id
+        self.owner_id = owner_id  # whose data key seals the checkpoints
         self.generation_id = generation_id
         self.writer = writer
         self.request = request
@@ -417,6 +421,7 @@ class Hub:
             runner = Runner(
                 hub=self,
                 entry_id=result.entry.pk,
+                owner_id=result.entry.owner_id,
                 generation_id=result.generation.pk,
                 writer=writer,
                 request=request,
@@ -480,8 +485,9 @@ class Hub:
             if not runners:
                 saved.clear()
                 continue
+            # Sealed once per checkpoint (in the database thread), never per token.
             texts = {
-                r.generation_id: (r.text, r.seq)
+                r.generation_id: (seal(r.owner_id, r.text), r.seq)
                 for r in runners
                 if r.seq != saved.get(r.generation_id, 0)
             }

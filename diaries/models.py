@@ -8,6 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from keystore.fields import EncryptedTextField
+
 
 class Tone(models.TextChoices):
     PLAIN = "plain", _("Plain")
@@ -86,16 +88,21 @@ class DiaryEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_entries"
     )
     date = models.DateField(_("date"), default=timezone.localdate)
-    morning = models.TextField(_("morning"), blank=True)
-    afternoon = models.TextField(_("afternoon"), blank=True)
-    evening = models.TextField(_("evening"), blank=True)
-    notes = models.TextField(_("notes"), blank=True, help_text=_("Free text, for anything else."))
+    morning = EncryptedTextField(_("morning"), blank=True, owner="owner_id")
+    afternoon = EncryptedTextField(_("afternoon"), blank=True, owner="owner_id")
+    evening = EncryptedTextField(_("evening"), blank=True, owner="owner_id")
+    notes = EncryptedTextField(
+        _("notes"), blank=True, owner="owner_id", help_text=_("Free text, for anything else.")
+    )
     tone = models.CharField(_("tone"), max_length=20, choices=Tone, default=Tone.PLAIN)
     language = models.CharField(
         _("language"), max_length=8, choices=Language, default=Language.ENGLISH
     )
-    text = models.TextField(
-        _("text"), blank=True, help_text=_("The last finished generation, or the owner's edit.")
+    text = EncryptedTextField(
+        _("text"),
+        blank=True,
+        owner="owner_id",
+        help_text=_("The last finished generation, or the owner's edit."),
     )
     status = models.CharField(max_length=20, choices=EntryStatus, default=EntryStatus.DRAFT)
     # Who wrote `text`: a writer name ("offline", "openai") or "owner" after an edit.
@@ -163,7 +170,7 @@ class Generation(models.Model):
     status = models.CharField(
         max_length=20, choices=GenerationStatus, default=GenerationStatus.GENERATING
     )
-    text = models.TextField(blank=True)
+    text = EncryptedTextField(blank=True, owner="entry.owner_id")
     # The seq of the last delta included in `text` (checkpoints store the flushed text only).
     seq = models.PositiveIntegerField(default=0)
     writer = models.CharField(max_length=40)
@@ -209,8 +216,8 @@ class EntryEdit(models.Model):
     """An owner's edit of an entry's text; kept so no version is ever lost."""
 
     entry = models.ForeignKey(DiaryEntry, on_delete=models.CASCADE, related_name="edits")
-    text = models.TextField()
-    previous_text = models.TextField(blank=True)
+    text = EncryptedTextField(owner="entry.owner_id")
+    previous_text = EncryptedTextField(blank=True, owner="entry.owner_id")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -246,8 +253,11 @@ class Profile(models.Model):
         default=False,
         help_text=_("Replace the listed names by placeholders before the notes are sent."),
     )
-    private_names = models.TextField(
-        _("names kept from the model"), blank=True, help_text=_("One name a line.")
+    private_names = EncryptedTextField(
+        _("names kept from the model"),
+        blank=True,
+        owner="user_id",
+        help_text=_("One name a line."),
     )
 
     def __str__(self) -> str:

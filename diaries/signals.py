@@ -1,12 +1,16 @@
-"""Thin receivers: Django's auth events close the sockets they make stale."""
+"""Thin receivers: Django's auth events close the sockets they make stale; a deleted account's
+data key is destroyed."""
 
 from __future__ import annotations
 
 from allauth.account.signals import password_changed, password_reset
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
-from django.db.models.signals import post_save
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+
+from keystore.store import data_key_destroy
 
 from . import realtime
 from .services.generations import user_sockets_and_generations_stop
@@ -35,3 +39,11 @@ def close_sockets_on_password_reset(sender, request, user, **kwargs) -> None:
 def stop_a_deactivated_user(sender, instance, created: bool, **kwargs) -> None:
     if not created and not instance.is_active:
         user_sockets_and_generations_stop(user=instance, reason="deactivated")
+
+
+@receiver(post_delete, sender=get_user_model())
+def forget_a_deleted_user(sender, instance, **kwargs) -> None:
+    # Deleting is forgetting, however the account is deleted (the settings page, the admin):
+    # once the deletion is committed, its data key goes, and with it every copy of its text.
+    owner_id = instance.pk
+    transaction.on_commit(lambda: data_key_destroy(owner_id=owner_id), robust=True)

@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
+from diary_project.encryption_keys import development_encryption_keys, encryption_keys_check
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -32,6 +34,30 @@ if not SECRET_KEY:
             "holding it), or DJANGO_DEBUG=true for development."
         )
     SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+
+# --- Encryption at rest ----------------------------------------------------------------------
+# Diary text is stored encrypted under each person's data key (keystore/), and the data keys
+# under these server keys: Fernet keys (Fernet.generate_key()), comma-separated, newest first.
+# New data keys are wrapped with the first; any of them opens. `manage.py rotate_keys` rewraps
+# every data key under the first. Or NIKKI_ENCRYPTION_KEYS_FILE: a file holding them, one a line.
+NIKKI_ENCRYPTION_KEYS = env.list("NIKKI_ENCRYPTION_KEYS", default=[])
+NIKKI_ENCRYPTION_KEYS_FILE = env.str("NIKKI_ENCRYPTION_KEYS_FILE", default="")
+if not NIKKI_ENCRYPTION_KEYS and DEBUG:
+    # Development (`make run`): a key made on first use under var/ (or in the file named).
+    NIKKI_ENCRYPTION_KEYS = development_encryption_keys(
+        Path(NIKKI_ENCRYPTION_KEYS_FILE or VAR_DIR / "nikki-encryption-keys")
+    )
+elif not NIKKI_ENCRYPTION_KEYS and NIKKI_ENCRYPTION_KEYS_FILE:
+    if Path(NIKKI_ENCRYPTION_KEYS_FILE).is_file():
+        NIKKI_ENCRYPTION_KEYS = Path(NIKKI_ENCRYPTION_KEYS_FILE).read_text().split()
+if not NIKKI_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured(
+        "Set NIKKI_ENCRYPTION_KEYS (a Fernet key: python -c 'from cryptography.fernet import "
+        "Fernet; print(Fernet.generate_key().decode())') or NIKKI_ENCRYPTION_KEYS_FILE (a file "
+        "holding it), or DJANGO_DEBUG=true for development. Back the key up apart from the "
+        "databases: without it no diary can be read."
+    )
+NIKKI_ENCRYPTION_KEYS = encryption_keys_check(NIKKI_ENCRYPTION_KEYS)
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 if "*" in ALLOWED_HOSTS and not DEBUG:
@@ -56,6 +82,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "keystore",
     "diaries",
 ]
 
@@ -104,26 +131,38 @@ TEMPLATES = [
 # thread of its own, and persistent connections pile up per thread (docs/benchmark.md).
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nikki.sqlite3'}"),
+    # The key store (keystore/): each person's data key, wrapped by NIKKI_ENCRYPTION_KEYS. Kept
+    # apart so that a dump of the diary database holds no key to its text; back it up apart.
+    "keys": env.db_url("KEYS_DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nikki-keys.sqlite3'}"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite is a file, not a server: a connection is closed with its thread and costs nothing
-    # while open, but opening one (the PRAGMAs, Django's SQL functions) cost 17 % of the
-    # server's CPU in the benchmark, because every database_sync_to_async call opened one.
-    DATABASES["default"]["CONN_MAX_AGE"] = None
-    # WAL lets readers proceed during a write; IMMEDIATE avoids upgrade deadlocks.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+DATABASE_ROUTERS = ["keystore.routers.KeyStoreRouter"]
+for _alias, _db in DATABASES.items():
+    _db["CONN_MAX_AGE"] = 0
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        # SQLite is a file, not a server: a connection is closed with its thread and costs
+        # nothing while open, but opening one (the PRAGMAs, Django's SQL functions) cost 17 % of
+        # the server's CPU in the benchmark, because every database_sync_to_async call opened one.
+        _db["CONN_MAX_AGE"] = None
+        # WAL lets readers proceed during a write; IMMEDIATE avoids upgrade deadlocks.
+        _db.setdefault("OPTIONS", {}).update(
+            {
+                "timeout": 20,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            }
+        )
+        # Tests use a file too (in-memory SQLite's shared cache cannot wait for a lock), one per
+        # test process so that concurrent runs never share it.
+        _name = "test" if _alias == "default" else f"test-{_alias}"
+        _db["TEST"] = {
+            "NAME": env.str(
+                "DJANGO_TEST_SQLITE" if _alias == "default" else "DJANGO_TEST_KEYS_SQLITE",
+                default=str(VAR_DIR / f"{_name}-{os.getpid()}.sqlite3"),
+            )
         }
-    )
-    # Tests use a file too (in-memory SQLite's shared cache cannot wait for a lock), one per
-    # test process so that concurrent runs never share it.
-    DATABASES["default"]["TEST"] = {
-        "NAME": env.str("DJANGO_TEST_SQLITE", default=str(VAR_DIR / f"test-{os.getpid()}.sqlite3"))
-    }
+# The key store's test database is made (and migrated) first: the diary's migrations use it.
+DATABASES["keys"].setdefault("TEST", {})["DEPENDENCIES"] = []
+DATABASES["default"].setdefault("TEST", {})["DEPENDENCIES"] = ["keys"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer --------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The container's entrypoint: make this install's secret key if there is none, wait for the
-# database, apply migrations and create the admin (unless DJANGO_MIGRATE=false), print what
-# `check --deploy` finds when DEBUG is off, then run the command (daphne by default).
+# The container's entrypoint: make this install's secret key and server encryption key if there
+# are none, wait for the database, apply migrations (the key store's, then the diary's) and
+# create the admin (unless DJANGO_MIGRATE=false), print what `check --deploy` finds when DEBUG
+# is off, then run the command (daphne by default).
 #
 # docker-compose.yml runs the migrations once, in its one-off `migrate` service; the `web`
 # replicas set DJANGO_MIGRATE=false and start after it has finished, so that several replicas
@@ -32,6 +33,24 @@ ensure_secret_key() {
     rm -f "$made"
 }
 
+ensure_encryption_keys() {
+    # As the secret key: a file named by NIKKI_ENCRYPTION_KEYS_FILE gets a random Fernet key on
+    # the first start. Back it up apart from the databases: without it no diary can be read.
+    local file=${NIKKI_ENCRYPTION_KEYS_FILE:-}
+    if [[ -n ${NIKKI_ENCRYPTION_KEYS:-} || -z $file || -s $file ]]; then
+        return 0
+    fi
+    mkdir -p "$(dirname "$file")"
+    local made
+    made=$(mktemp "$file.XXXXXX")
+    python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
+        > "$made"
+    if ln "$made" "$file" 2>/dev/null; then
+        echo "entrypoint: wrote a new encryption key to $file (back it up apart from the databases)"
+    fi
+    rm -f "$made"
+}
+
 deploy_check() {
     case ${DJANGO_DEBUG:-false} in
         true | True | TRUE | 1 | yes | on) return 0 ;;
@@ -43,13 +62,14 @@ deploy_check() {
 wait_for_database() {
     local seconds=${DJANGO_DATABASE_WAIT_SECONDS:-60}
     local started=$SECONDS
-    # `check --database` does not connect on PostgreSQL: open a real connection instead.
+    # `check --database` does not connect on PostgreSQL: open real connections instead (the
+    # diary's database and the key store's).
     until manage shell --no-imports -c \
-        "from django.db import connection; connection.ensure_connection()" 2>/dev/null; do
+        "from django.db import connections; [connections[a].ensure_connection() for a in connections]" 2>/dev/null; do
         if (( SECONDS - started >= seconds )); then
-            echo "entrypoint: the database did not answer within ${seconds}s:" >&2
+            echo "entrypoint: the databases did not answer within ${seconds}s:" >&2
             manage shell --no-imports -c \
-                "from django.db import connection; connection.ensure_connection()" 2>&1 \
+                "from django.db import connections; [connections[a].ensure_connection() for a in connections]" 2>&1 \
                 | tail -n 2 >&2 || true
             exit 1
         fi
@@ -82,11 +102,14 @@ sys.exit(0 if User._default_manager.filter(**{User.USERNAME_FIELD: name}).exists
 }
 
 ensure_secret_key
+ensure_encryption_keys
 wait_for_database
 case ${DJANGO_MIGRATE:-true} in
     false | False | FALSE | 0 | no | off)
         echo "entrypoint: DJANGO_MIGRATE=${DJANGO_MIGRATE}: no migrations here" ;;
     *)
+        # The key store first: the diary's migrations encrypt existing text with it.
+        manage migrate --database keys --noinput
         manage migrate --noinput
         ensure_superuser ;;
 esac

@@ -12,8 +12,35 @@ from django.core.cache import cache
 from django.utils import translation
 
 from diaries import generation
+from keystore import store
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.sockets import Socket, connect
+
+# Every test that touches the database gets the key store's database too: the diary's text is
+# sealed with keys kept there (keystore/). A test that names its databases keeps its own list.
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+DJANGO_DB_ARGS = ("transaction", "reset_sequences", "databases", "serialized_rollback")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None and not DATABASE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            continue
+        kwargs = {}
+        if marker is not None:
+            kwargs = dict(zip(DJANGO_DB_ARGS, marker.args, strict=False)) | marker.kwargs
+        if kwargs.get("databases") is None:
+            kwargs["databases"] = ["default", "keys"]
+            item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_data_key_kept():
+    """Data keys are cached per process; a test's database (and its keys) start empty."""
+    store.cache_clear()
+    yield
+    store.cache_clear()
 
 
 @pytest.fixture

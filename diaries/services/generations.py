@@ -21,6 +21,8 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from keystore.fields import Sealed, seal
+
 from .. import realtime, selectors
 from ..checkers.base import CheckerError, Verdict
 from ..exceptions import Busy, DiaryError, RateLimited
@@ -156,9 +158,10 @@ def _repeated(*, user, request_id: str | None) -> StartResult | None:
 
 
 @transaction.atomic
-def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int]) -> None:
-    """One process's checkpoint: the partial text of the generations in `texts` (id → text,
-    seq) and the heartbeat of every generation in `alive`. Finished ones are left alone."""
+def generations_checkpoint(*, texts: dict[int, tuple[Sealed | str, int]], alive: list[int]) -> None:
+    """One process's checkpoint: the partial text of the generations in `texts` (id → text
+    sealed for its owner with keystore.fields.seal, seq) and the heartbeat of every generation
+    in `alive`. Finished ones are left alone."""
     now = timezone.now()
     running = Generation.objects.filter(status=GenerationStatus.GENERATING)
     if texts:
@@ -167,11 +170,19 @@ def generations_checkpoint(*, texts: dict[int, tuple[str, int]], alive: list[int
         # in the database thread, holding the GIL for tens of milliseconds a second at 100
         # streams, which stalled the event loop (docs/benchmark.md).
         stamp = connection.ops.adapt_datetimefield_value(now)
+        # The field encrypts (and refuses a text whose owner it is not told).
+        column = Generation._meta.get_field("text")
         with connection.cursor() as cursor:
             cursor.executemany(
                 _checkpoint_sql(connection.vendor),
                 [
-                    (text, seq, stamp, generation_id, GenerationStatus.GENERATING.value)
+                    (
+                        column.get_db_prep_save(text, connection),
+                        seq,
+                        stamp,
+                        generation_id,
+                        GenerationStatus.GENERATING.value,
+                    )
                     for generation_id, (text, seq) in texts.items()
                 ],
             )
@@ -243,7 +254,8 @@ def generation_finish(
     generation.finished_at = generation.heartbeat_at = timezone.now()
     fields = _entry_follow_fields(generation, entry, latest=latest)
     Generation.objects.filter(pk=generation.pk).update(
-        **{name: getattr(generation, name) for name in _FINISH_FIELDS}
+        **{name: getattr(generation, name) for name in _FINISH_FIELDS},
+        text=seal(entry.owner_id, generation.text),
     )
     if (generation.total_tokens and not counted) or (generation.total_tokens is None and first_end):
         usage_tokens_add(
@@ -257,15 +269,16 @@ def generation_finish(
             entry, text=text, verdict=verdict, error=error, generation_id=generation.pk
         )
     if fields:  # one UPDATE of the entry for what the end and the checker's verdict change
-        DiaryEntry.objects.filter(pk=entry.pk).update(
-            **{name: getattr(entry, name) for name in dict.fromkeys(fields)}
-        )
+        changes = {name: getattr(entry, name) for name in dict.fromkeys(fields)}
+        if "text" in changes:
+            changes["text"] = seal(entry.owner_id, entry.text)
+        DiaryEntry.objects.filter(pk=entry.pk).update(**changes)
     return generation
 
 
+# `text` is saved beside these, sealed for the entry's owner.
 _FINISH_FIELDS = (
     "status",
-    "text",
     "seq",
     "error_code",
     "error_message",

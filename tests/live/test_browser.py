@@ -317,8 +317,8 @@ def test_calendar_search_history_and_export_by_keyboard_and_mouse(new_context, s
     shot(page, "search")
 
     # History: the budget entry has a generation and the owner's edit; restore the generation.
-    budget = server.query("SELECT id FROM diaries_diaryentry WHERE text LIKE 'My own words%'")
-    [(entry_id,)] = budget
+    entries = server.query("SELECT id, text FROM diaries_diaryentry")
+    [entry_id] = [pk for pk, text in entries if server.opened(text).startswith("My own words")]
     page.goto(f"/entries/{entry_id}/history/")
     versions = page.locator("ol.versions > li")
     assert versions.count() == 2

@@ -26,6 +26,7 @@ def entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
         env={
             **base,
             "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "KEYS_DATABASE_URL": f"sqlite:///{tmp_path / 'keys.sqlite3'}",
             "DJANGO_MIGRATE": "false",
             "DJANGO_DATABASE_WAIT_SECONDS": "5",
             **env,

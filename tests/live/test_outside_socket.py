@@ -44,7 +44,7 @@ def srv(tmp_path_factory) -> Iterator[Server]:
         DIARY_LOG_LEVEL="INFO",
     )
     try:
-        server.manage("migrate", "--noinput")
+        server.migrate()
         server.manage("collectstatic", "--noinput")
         server.start()
         yield server

@@ -24,6 +24,7 @@ import redis
 from psycopg import sql
 
 from tests.support.nginx import NginxProxy, nginx_binary
+from tests.support.sealed import open_as_server
 from tests.support.servers import (
     INPUTS,
     ROOT,
@@ -96,6 +97,8 @@ class EntrypointServer(Server):
         super().__init__(
             workdir,
             DATABASE_URL=database_url,
+            # The servers of one test share its diary database, and so its key store.
+            KEYS_DATABASE_URL=f"sqlite:///{workdir.parent / 'keys.sqlite3'}",
             REDIS_URL=REDIS_URL,
             # The entrypoint runs `python manage.py`: this interpreter, as the image's.
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -168,14 +171,16 @@ def servers():
         srv.stop()
 
 
-def latest_generation(database_url: str, entry_id: int) -> tuple[str, str, int]:
-    [row] = query(
+def latest_generation(database_url: str, entry_id: int, keys: Path) -> tuple[str, str, int]:
+    """The entry's latest generation in the database; its text decrypted with the key store
+    `keys` of the servers (EntrypointServer)."""
+    [(status, text, seq)] = query(
         database_url,
         "SELECT status, text, seq FROM diaries_generation WHERE entry_id = %s "
         "ORDER BY id DESC LIMIT 1",
         entry_id,
     )
-    return row
+    return status, open_as_server(text, keys) if text else text, seq
 
 
 def test_entrypoint_migrates_creates_the_admin_and_serves(tmp_path, database, servers):
@@ -305,10 +310,10 @@ async def test_a_watch_through_another_process_gets_snapshot_and_rest_with_no_ga
     assert [f["seq"] for f in a_deltas] == list(range(1, len(a_deltas) + 1))
     assert "".join(f["text"] for f in a_deltas) == done["text"] == seen_by_a[-1]["text"]
 
-    status, text, seq = latest_generation(database, entry_id)
+    status, text, seq = latest_generation(database, entry_id, tmp_path / "keys.sqlite3")
     assert (status, text, seq) == ("done", done["text"], a_deltas[-1]["seq"])
     [(entry_text,)] = query(database, "SELECT text FROM diaries_diaryentry WHERE id = %s", entry_id)
-    assert entry_text == text and "herons" in text
+    assert open_as_server(entry_text, tmp_path / "keys.sqlite3") == text and "herons" in text
 
 
 @pytest.mark.asyncio
@@ -332,11 +337,51 @@ async def test_cancel_through_another_process_stops_the_generation(tmp_path, dat
             frames_until(ws_a, "done", timeout=30), frames_until(ws_b, "done", timeout=30)
         )
     assert done_a[-1]["status"] == done_b[-1]["status"] == "cancelled"
-    status, text, _seq = latest_generation(database, entry_id)
+    status, text, _seq = latest_generation(database, entry_id, tmp_path / "keys.sqlite3")
     assert status == "cancelled" and text == done_a[-1]["text"] == done_b[-1]["text"]
     # The owning process stopped writing: nothing comes after the saved end.
     await asyncio.sleep(0.5)
-    assert latest_generation(database, entry_id)[1] == text
+    assert latest_generation(database, entry_id, tmp_path / "keys.sqlite3")[1] == text
+
+
+@pytest.mark.asyncio
+async def test_a_diary_written_through_the_server_is_nowhere_in_a_pg_dump(
+    tmp_path, database, servers
+):
+    """The server's checkpoints (many here) and its end write ciphertext only: a pg_dump of the
+    diary database holds no word of the notes nor of the text written from them."""
+    word = "Heronry" + secrets.token_hex(5)
+    srv = servers(
+        tmp_path / "a", database, DIARY_OFFLINE_DELAY="0.02", DIARY_CHECKPOINT_SECONDS="0.2"
+    )
+    srv.collectstatic()
+    srv.start()
+    srv.create_user()
+    cookie = srv.login()
+
+    async with srv.socket(cookie) as ws:
+        await ws.send(json.dumps({**INPUTS, "morning": f"watched {word} by the river"}))
+        done = (await frames_until(ws, "done", timeout=60))[-1]
+
+    assert done["status"] == "done" and word in done["text"]
+    parts = urlsplit(database)
+    dump = subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            parts.hostname,
+            "-p",
+            str(parts.port),
+            "-U",
+            parts.username,
+            parts.path.strip("/"),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert b"diaries_generation" in dump and b"diarist" in dump  # the right database
+    assert word.encode() not in dump and b"budget" not in dump
 
 
 class Proxy(NginxProxy):
@@ -387,6 +432,10 @@ async def test_the_proxy_config_spreads_requests_and_passes_the_socket(
     finally:
         proxy.stop()
     assert frames[-1]["status"] == "done"
-    assert frames[-1]["text"] == watched[-1]["text"] == latest_generation(database, entry_id)[1]
+    assert (
+        frames[-1]["text"]
+        == watched[-1]["text"]
+        == latest_generation(database, entry_id, tmp_path / "keys.sqlite3")[1]
+    )
     log = (proxy.workdir / "access.log").read_text()
     assert log.count(' 101 "GET /ws/diary/ ') == 2  # both handshakes upgraded through nginx

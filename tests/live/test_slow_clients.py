@@ -89,7 +89,7 @@ def generation_row(srv: Server, request_id: str) -> tuple[int, str, str] | None:
     rows = srv.query(
         "SELECT entry_id, status, text FROM diaries_generation WHERE request_id = ?", request_id
     )
-    return rows[0] if rows else None
+    return (rows[0][0], rows[0][1], srv.opened(rows[0][2])) if rows else None
 
 
 # --- live: the transport guard -------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from diaries.models import DiaryEntry
+from keystore.fields import EncryptedTextField, seal
 from tests.support.factories import make_entry, make_user
 
 NOTE = "PRIVATE-NOTE-never-for-moderators"
@@ -51,9 +52,19 @@ def signed_in(user) -> Client:
 
 
 def written(owner, text: str, **fields) -> DiaryEntry:
+    """An entry a model wrote, as generation_finish leaves it; `fields` may set its notes."""
     entry = make_entry(owner, morning=NOTE)
+    encrypted = {f.name for f in DiaryEntry._meta.fields if isinstance(f, EncryptedTextField)}
+    fields = {
+        name: seal(owner.pk, value) if name in encrypted else value
+        for name, value in fields.items()
+    }
     DiaryEntry.objects.filter(pk=entry.pk).update(
-        text=text, writer="scripted", model_name="scripted-1", status="done", **fields
+        text=seal(owner.pk, text),
+        writer="scripted",
+        model_name="scripted-1",
+        status="done",
+        **fields,
     )
     entry.refresh_from_db()
     return entry

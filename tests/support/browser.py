@@ -86,7 +86,7 @@ class LiveServer(Server):
             self.env.pop(name, None)
 
     def start(self) -> None:
-        self.manage("migrate", "--noinput")
+        self.migrate()
         self.manage("collectstatic", "--noinput")
         super().start()
 
@@ -101,16 +101,19 @@ class LiveServer(Server):
 
     def entry(self, entry_id: int) -> tuple[str, str]:
         """(status, text) of an entry as saved."""
-        [row] = self.query("SELECT status, text FROM diaries_diaryentry WHERE id = ?", entry_id)
-        return row
+        [(status, text)] = self.query(
+            "SELECT status, text FROM diaries_diaryentry WHERE id = ?", entry_id
+        )
+        return status, self.opened(text)
 
     def generations(self, entry_id: int) -> list[tuple[str, str, str]]:
         """(status, text, error_code) of an entry's generations, oldest first."""
-        return self.query(
+        rows = self.query(
             "SELECT status, text, error_code FROM diaries_generation WHERE entry_id = ? "
             "ORDER BY id",
             entry_id,
         )
+        return [(status, self.opened(text), code) for status, text, code in rows]
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2
 from websockets.asyncio.client import connect
 
 from .paths import ROOT
+from .sealed import open_as_server
 
 PASSWORD = "a-long-diary-passphrase-42"
 
@@ -166,6 +168,15 @@ def form_signup(client: httpx2.Client, username: str) -> str:
     return f"sessionid={client.cookies['sessionid']}"
 
 
+def keys_file_for(workdir: Path, env: dict[str, str]) -> Path:
+    """The key store of a server: beside its SQLite file, or, on a database server, one per
+    diary database, shared by the servers of sibling work directories that share it."""
+    database = env["DATABASE_URL"]
+    if database.startswith("sqlite:"):
+        return workdir / "keys.sqlite3"
+    return workdir.parent / f"keys-{urlsplit(database).path.strip('/')}.sqlite3"
+
+
 class Server:
     manage_timeout = 60
 
@@ -187,6 +198,8 @@ class Server:
             **env,
         }
         self.env.pop("DJANGO_DEBUG", None)
+        if "KEYS_DATABASE_URL" not in env:
+            self.env["KEYS_DATABASE_URL"] = f"sqlite:///{keys_file_for(workdir, self.env)}"
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -205,8 +218,13 @@ class Server:
         )
         return result.stdout
 
-    def prepare(self, username: str = "diarist") -> None:
+    def migrate(self) -> None:
+        """Both databases, the key store first (the diary's migrations use it)."""
+        self.manage("migrate", "--database", "keys", "--noinput")
         self.manage("migrate", "--noinput")
+
+    def prepare(self, username: str = "diarist") -> None:
+        self.migrate()
         self.manage("collectstatic", "--noinput")
         self.manage(
             "shell",
@@ -260,13 +278,18 @@ class Server:
         with sqlite3.connect(self.db_path, timeout=10) as db:
             return db.execute(sql, params).fetchall()
 
+    def opened(self, stored: str) -> str:
+        """A text as this server stores it (sealed for its owner), read as the server reads it."""
+        keys = Path(self.env["KEYS_DATABASE_URL"].removeprefix("sqlite:///"))
+        return open_as_server(stored, keys) if stored else stored
+
     def generation(self, entry_id: int) -> tuple[str, str, int]:
-        [row] = self.query(
+        [(status, text, seq)] = self.query(
             "SELECT status, text, seq FROM diaries_generation WHERE entry_id = ? "
             "ORDER BY id DESC LIMIT 1",
             entry_id,
         )
-        return row
+        return status, self.opened(text), seq
 
 
 def vm_rss(pid: int) -> int:

@@ -45,7 +45,7 @@ async def test_the_writer_gets_placeholders_and_every_later_step_sees_names(
     real = generation_services.generations_checkpoint
 
     def recording(**kwargs):
-        checkpoints.extend(text for text, _seq in kwargs["texts"].values())
+        checkpoints.extend(sealed.text for sealed, _seq in kwargs["texts"].values())
         return real(**kwargs)
 
     monkeypatch.setattr(generation_services, "generations_checkpoint", recording)

@@ -15,6 +15,7 @@ from diaries.generation import Hub
 from diaries.models import DiaryEntry, Generation
 from diaries.services import generations
 from diaries.writers import WriterError
+from keystore.fields import seal
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.pages import EntryPage, entry_page
 
@@ -84,7 +85,9 @@ async def test_a_crashed_server_swept_later_leaves_its_checkpoint_on_the_page_wi
         user=user, entry=entry, writer_name="scripted", model_name="scripted-1"
     )
     gid = started.generation.pk
-    await db(generations.generations_checkpoint)(texts={gid: ("Dear diary, the ", 3)}, alive=[gid])
+    await db(generations.generations_checkpoint)(
+        texts={gid: (seal(user.pk, "Dear diary, the "), 3)}, alive=[gid]
+    )
     assert await db(generations.generations_sweep_stale)(stale_after=-1) == 1
     page = await page_of(user, entry.pk)
     assert (page.status, page.text, page.retry_shown) == ("interrupted", "Dear diary, the ", True)

@@ -29,6 +29,7 @@ from diaries.services.checks import entry_check_record, entry_text_check
 from diaries.services.entries import entry_update_text
 from diaries.services.moderation import entry_hide
 from diaries.services.sharing import entry_share
+from keystore.fields import seal
 from tests.support.factories import make_entry, make_user
 from tests.support.moderation_server import moderation_body
 from tests.support.sockets import entry_being_written
@@ -113,7 +114,11 @@ def written_entry(user, text: str = TEXT, **fields: Any) -> DiaryEntry:
     """An entry whose text a model wrote (as generation_finish leaves it), not checked yet."""
     entry = make_entry(user)
     DiaryEntry.objects.filter(pk=entry.pk).update(
-        text=text, writer="scripted", model_name="scripted-1", status="done", **fields
+        text=seal(user.pk, text),
+        writer="scripted",
+        model_name="scripted-1",
+        status="done",
+        **fields,
     )
     entry.refresh_from_db()
     return entry

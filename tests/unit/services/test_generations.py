@@ -21,6 +21,7 @@ from diaries.services.generations import (
     generations_checkpoint,
     generations_sweep_stale,
 )
+from keystore.fields import seal
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.races import start_together
 
@@ -136,7 +137,7 @@ def test_finish_done_publishes_text_but_failure_keeps_the_previous_text(user, en
 @pytest.mark.django_db
 def test_sweeper_interrupts_stale_generations_keeping_the_checkpoint(user, entry):
     running = start(user, entry).generation
-    generations_checkpoint(texts={running.pk: ("so far", 4)}, alive=[running.pk])
+    generations_checkpoint(texts={running.pk: (seal(user.pk, "so far"), 4)}, alive=[running.pk])
     fresh_entry = make_entry(user)
     fresh = start(user, fresh_entry).generation
     Generation.objects.filter(pk=running.pk).update(
@@ -159,13 +160,15 @@ def test_checkpoint_saves_text_and_heartbeat_but_never_touches_a_finished_genera
     quiet = start(user, make_entry(user)).generation
     old = timezone.now() - dt.timedelta(seconds=30)
     Generation.objects.filter(pk__in=[running.pk, quiet.pk]).update(heartbeat_at=old)
-    generations_checkpoint(texts={running.pk: ("part", 3)}, alive=[running.pk, quiet.pk])
+    generations_checkpoint(
+        texts={running.pk: (seal(user.pk, "part"), 3)}, alive=[running.pk, quiet.pk]
+    )
     running.refresh_from_db()
     quiet.refresh_from_db()
     assert (running.text, running.seq) == ("part", 3) and running.heartbeat_at > old
     assert quiet.text == "" and quiet.heartbeat_at > old
     generation_finish(generation_id=running.pk, status="done", text="whole", seq=9)
-    generations_checkpoint(texts={running.pk: ("late", 4)}, alive=[running.pk])
+    generations_checkpoint(texts={running.pk: (seal(user.pk, "late"), 4)}, alive=[running.pk])
     running.refresh_from_db()
     assert (running.status, running.text, running.seq) == ("done", "whole", 9)
 

@@ -22,6 +22,7 @@ from diaries.services.accounts import profile_get
 from diaries.services.entries import entry_update_text
 from diaries.services.moderation import entry_hide, entry_restore, report_resolve
 from diaries.services.sharing import entry_report, entry_share
+from keystore.fields import seal
 from tests.support.factories import make_entry, make_user
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +52,11 @@ def written(user, text: str = "Dear diary, the river was calm.", **fields) -> Di
     """An entry a model wrote, not checked yet (as a finished generation leaves it)."""
     entry = make_entry(user, morning=SECRET_NOTE)
     DiaryEntry.objects.filter(pk=entry.pk).update(
-        text=text, writer="openai", model_name="gpt-secret-model", status="done", **fields
+        text=seal(user.pk, text),
+        writer="openai",
+        model_name="gpt-secret-model",
+        status="done",
+        **fields,
     )
     entry.refresh_from_db()
     return entry

@@ -312,7 +312,8 @@ def test_restoring_an_earlier_edit(signed_in, user):
     entry = written(user, "Generated.")
     entry_update_text(entry=entry, text="First edit.")
     entry_update_text(entry=entry, text="Second edit.")
-    first = EntryEdit.objects.get(entry=entry, text="First edit.")
+    # The texts are encrypted at rest: matched here, not in the database.
+    [first] = [e for e in EntryEdit.objects.filter(entry=entry) if e.text == "First edit."]
 
     signed_in.post(f"/entries/{entry.pk}/history/edit/{first.pk}/restore/")
 

@@ -1,0 +1,111 @@
+"""The ciphers, and nothing of Django: AES-GCM under a person's data key for text, Fernet
+(MultiFernet, for rotation) under the server's keys for the data keys themselves.
+
+A sealed text is ``nk1.`` followed by URL-safe base64 of: the owner's id (8 bytes, big-endian),
+a random 96-bit nonce, and AES-256-GCM's ciphertext and tag. The prefix and the owner's id are
+the associated data, so a ciphertext moved under another owner's id does not open.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import struct
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+PREFIX = "nk1."
+_PREFIX_BYTES = PREFIX.encode()
+_OWNER = struct.Struct(">Q")
+NONCE_BYTES = 12
+
+
+class KeyRingError(ValueError):
+    """The server's keys are missing or malformed."""
+
+
+class CannotOpen(ValueError):
+    """A sealed text that does not open: a wrong or destroyed key, or a damaged text."""
+
+
+def is_sealed(value: str) -> bool:
+    return value.startswith(PREFIX)
+
+
+def new_data_key() -> bytes:
+    return AESGCM.generate_key(bit_length=256)
+
+
+def seal(key: bytes, owner_id: int, text: str) -> str:
+    """`text` encrypted under the owner's data key `key`."""
+    owner = _OWNER.pack(owner_id)
+    nonce = os.urandom(NONCE_BYTES)
+    body = AESGCM(key).encrypt(nonce, text.encode(), _PREFIX_BYTES + owner)
+    return PREFIX + base64.urlsafe_b64encode(owner + nonce + body).decode("ascii")
+
+
+def owner_of(sealed: str) -> int:
+    """The owner's id a sealed text names (CannotOpen when it is not a sealed text)."""
+    raw = _unpack(sealed)
+    return _OWNER.unpack_from(raw)[0]
+
+
+def open_sealed(key: bytes, sealed: str) -> str:
+    raw = _unpack(sealed)
+    owner, nonce, body = raw[:8], raw[8 : 8 + NONCE_BYTES], raw[8 + NONCE_BYTES :]
+    try:
+        return AESGCM(key).decrypt(nonce, body, _PREFIX_BYTES + owner).decode()
+    except Exception as exc:  # InvalidTag, or a damaged body
+        raise CannotOpen("the text does not open with this key") from exc
+
+
+def _unpack(sealed: str) -> bytes:
+    if not is_sealed(sealed):
+        raise CannotOpen("not a sealed text")
+    try:
+        raw = base64.urlsafe_b64decode(sealed[len(PREFIX) :])
+    except ValueError as exc:
+        raise CannotOpen("a damaged sealed text") from exc
+    if len(raw) < 8 + NONCE_BYTES + 16:
+        raise CannotOpen("a damaged sealed text")
+    return raw
+
+
+# --- The server's keys ---------------------------------------------------------------------
+
+
+def key_ring(keys: list[str] | tuple[str, ...]) -> MultiFernet:
+    """The server's keys, newest first: wraps with the first, unwraps with any."""
+    if not keys:
+        raise KeyRingError("no server encryption key (NIKKI_ENCRYPTION_KEYS)")
+    try:
+        return MultiFernet([Fernet(key) for key in keys])
+    except (ValueError, TypeError) as exc:
+        raise KeyRingError(
+            "NIKKI_ENCRYPTION_KEYS holds a malformed key: each must be 32 bytes of URL-safe "
+            "base64 (Fernet.generate_key())"
+        ) from exc
+
+
+def new_server_key() -> str:
+    return Fernet.generate_key().decode("ascii")
+
+
+def wrap(ring: MultiFernet, data_key: bytes) -> bytes:
+    return ring.encrypt(data_key)
+
+
+def unwrap(ring: MultiFernet, wrapped: bytes) -> bytes:
+    try:
+        return ring.decrypt(wrapped)
+    except InvalidToken as exc:
+        raise KeyRingError("a data key that none of the server's keys opens") from exc
+
+
+def rewrap(ring: MultiFernet, wrapped: bytes) -> bytes:
+    """The same data key, wrapped under the ring's first key."""
+    try:
+        return ring.rotate(wrapped)
+    except InvalidToken as exc:
+        raise KeyRingError("a data key that none of the server's keys opens") from exc

@@ -1,0 +1,98 @@
+"""keystore.fields: text is sealed for its owner on every way into the database, and a plain
+text whose owner is unknown is refused rather than stored."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.core.exceptions import FieldError
+from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from diaries.models import DiaryEntry, EntryEdit, Generation
+from keystore import crypto
+from keystore.fields import (
+    EncryptionOwnerUnknown,
+    Sealed,
+    Unreadable,
+    opened_text,
+    seal,
+    sealed_text,
+)
+from keystore.models import DataKey
+from tests.support.factories import make_entry
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(model, pk: int, field: str) -> str:
+    """The value as the database holds it: read through a plain TextField of the same column."""
+    return model.objects.filter(pk=pk).values_list(Cast(field, TextField()), flat=True).get()
+
+
+def test_a_saved_text_is_sealed_for_its_owner_and_reads_back(user):
+    entry = make_entry(user, notes="a quiet note")
+
+    raw = stored(DiaryEntry, entry.pk, "notes")
+    assert crypto.is_sealed(raw) and "quiet" not in raw
+    assert crypto.owner_of(raw) == user.pk
+    assert DiaryEntry.objects.get(pk=entry.pk).notes == "a quiet note"
+    assert DataKey.objects.filter(owner_id=user.pk).count() == 1
+
+
+def test_the_same_text_is_sealed_differently_each_time(user):
+    first, second = make_entry(user, notes="same"), make_entry(user, notes="same")
+
+    assert stored(DiaryEntry, first.pk, "notes") != stored(DiaryEntry, second.pk, "notes")
+
+
+def test_empty_text_stays_empty_and_makes_no_key(user):
+    entry = make_entry(user, morning="", afternoon="", evening="")
+
+    assert stored(DiaryEntry, entry.pk, "evening") == ""
+    assert not DataKey.objects.exists()
+
+
+def test_a_text_reached_through_a_relation_is_sealed_for_the_entrys_owner(user, entry):
+    edit = EntryEdit.objects.create(entry=entry, text="an edit", previous_text="before")
+
+    assert crypto.owner_of(stored(EntryEdit, edit.pk, "previous_text")) == user.pk
+    assert EntryEdit.objects.get(pk=edit.pk).previous_text == "before"
+
+
+def test_update_takes_a_sealed_text_and_refuses_a_plain_one(user, entry):
+    DiaryEntry.objects.filter(pk=entry.pk).update(text=seal(user.pk, "updated"))
+    assert DiaryEntry.objects.get(pk=entry.pk).text == "updated"
+
+    with pytest.raises(EncryptionOwnerUnknown), transaction.atomic():
+        DiaryEntry.objects.filter(pk=entry.pk).update(text="plain")
+    assert DiaryEntry.objects.get(pk=entry.pk).text == "updated"
+
+
+def test_the_database_cannot_match_an_encrypted_text(user, entry):
+    with pytest.raises(FieldError, match="Unsupported lookup 'icontains'"):
+        list(DiaryEntry.objects.filter(notes__icontains="river"))
+    with pytest.raises(EncryptionOwnerUnknown):
+        list(DiaryEntry.objects.filter(notes="river"))
+    # Empty or not is still a question the database can answer.
+    assert list(Generation.objects.exclude(text="")) == []
+
+
+def test_a_text_moved_under_another_owner_does_not_open(user, other_user):
+    sealed = sealed_text(user.pk, "mine")
+    sealed_text(other_user.pk, "theirs")  # the other owner has a key too
+    forged = crypto.PREFIX + _with_owner(sealed, other_user.pk)
+
+    assert opened_text(sealed) == "mine"
+    assert isinstance(opened_text(forged), Unreadable)
+
+
+def _with_owner(sealed: str, owner_id: int) -> str:
+    raw = base64.urlsafe_b64decode(sealed[len(crypto.PREFIX) :])
+    return base64.urlsafe_b64encode(owner_id.to_bytes(8, "big") + raw[8:]).decode()
+
+
+def test_a_sealed_value_never_shows_its_text_in_a_traceback():
+    assert "secret" not in repr(Sealed(1, "secret words"))
