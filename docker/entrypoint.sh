@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The container's entrypoint: make this install's secret key if there is none, wait for the
-# database, apply migrations and create the admin (unless DJANGO_MIGRATE=false), print what
-# `check --deploy` finds when DEBUG is off, then run the command (daphne by default).
+# The container's entrypoint: make this install's secret key and encryption key if there are
+# none, wait for the databases (the diaries' and the key store), apply migrations to both and
+# create the admin (unless DJANGO_MIGRATE=false), print what `check --deploy` finds when DEBUG
+# is off, then run the command (daphne by default).
 #
 # docker-compose.yml runs the migrations once, in its one-off `migrate` service; the `web`
 # replicas set DJANGO_MIGRATE=false and start after it has finished, so that several replicas
@@ -14,22 +15,40 @@ manage() {
     python manage.py "$@"
 }
 
+write_once() {
+    # write_once FILE WHAT COMMAND…: the first start writes COMMAND's output to FILE (mode
+    # 0600); every later start and every replica reads the same one. A hard link never
+    # replaces a file: if another container won the race, its content stays.
+    local file=$1 what=$2
+    shift 2
+    mkdir -p "$(dirname "$file")"
+    local made
+    made=$(mktemp "$file.XXXXXX")
+    "$@" > "$made"
+    if ln "$made" "$file" 2>/dev/null; then
+        echo "entrypoint: wrote a new $what to $file (back it up)"
+    fi
+    rm -f "$made"
+}
+
 ensure_secret_key() {
-    # docker-compose.yml names a file, never a key: the first start writes a random key there
-    # (mode 0600) and every later start and every replica reads the same one.
+    # docker-compose.yml names a file, never a key.
     local file=${DJANGO_SECRET_KEY_FILE:-}
     if [[ -n ${DJANGO_SECRET_KEY:-} || -z $file || -s $file ]]; then
         return 0
     fi
-    mkdir -p "$(dirname "$file")"
-    local made
-    made=$(mktemp "$file.XXXXXX")
-    python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$made"
-    # A hard link never replaces a file: if another container won the race, its key stays.
-    if ln "$made" "$file" 2>/dev/null; then
-        echo "entrypoint: wrote a new secret key to $file (back it up with the database)"
+    write_once "$file" "secret key" python -c 'import secrets; print(secrets.token_urlsafe(50))'
+}
+
+ensure_encryption_keys() {
+    # The server keys that wrap every user's data key (diaries/encryption): lose them and every
+    # diary is lost, so the log says where they are.
+    local file=${NIKKI_ENCRYPTION_KEYS_FILE:-}
+    if [[ -n ${NIKKI_ENCRYPTION_KEYS:-} || -z $file || -s $file ]]; then
+        return 0
     fi
-    rm -f "$made"
+    write_once "$file" "encryption key" python -c \
+        'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
 }
 
 deploy_check() {
@@ -44,16 +63,16 @@ wait_for_database() {
     local seconds=${DJANGO_DATABASE_WAIT_SECONDS:-60}
     local started=$SECONDS
     # `check --database` does not connect on PostgreSQL: open a real connection instead.
-    until manage shell --no-imports -c \
-        "from django.db import connection; connection.ensure_connection()" 2>/dev/null; do
+    local connect="from django.db import connections
+for alias in connections:
+    connections[alias].ensure_connection()"
+    until manage shell --no-imports -c "$connect" 2>/dev/null; do
         if (( SECONDS - started >= seconds )); then
-            echo "entrypoint: the database did not answer within ${seconds}s:" >&2
-            manage shell --no-imports -c \
-                "from django.db import connection; connection.ensure_connection()" 2>&1 \
-                | tail -n 2 >&2 || true
+            echo "entrypoint: the databases did not answer within ${seconds}s:" >&2
+            manage shell --no-imports -c "$connect" 2>&1 | tail -n 2 >&2 || true
             exit 1
         fi
-        echo "entrypoint: waiting for the database…" >&2
+        echo "entrypoint: waiting for the databases…" >&2
         sleep 1
     done
 }
@@ -82,11 +101,13 @@ sys.exit(0 if User._default_manager.filter(**{User.USERNAME_FIELD: name}).exists
 }
 
 ensure_secret_key
+ensure_encryption_keys
 wait_for_database
 case ${DJANGO_MIGRATE:-true} in
     false | False | FALSE | 0 | no | off)
         echo "entrypoint: DJANGO_MIGRATE=${DJANGO_MIGRATE}: no migrations here" ;;
     *)
+        manage migrate --noinput --database keys
         manage migrate --noinput
         ensure_superuser ;;
 esac
