@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The container's entrypoint: make this install's secret key and server encryption key if there
-# are none, wait for the database, apply migrations (the key store's, then the diary's) and
+# The container's entrypoint: make this install's secret key and encryption key if there are
+# none, wait for the databases (the diaries' and the key store), apply migrations to both and
 # create the admin (unless DJANGO_MIGRATE=false), print what `check --deploy` finds when DEBUG
 # is off, then run the command (daphne by default).
 #
@@ -15,40 +15,40 @@ manage() {
     python manage.py "$@"
 }
 
-ensure_secret_key() {
-    # docker-compose.yml names a file, never a key: the first start writes a random key there
-    # (mode 0600) and every later start and every replica reads the same one.
-    local file=${DJANGO_SECRET_KEY_FILE:-}
-    if [[ -n ${DJANGO_SECRET_KEY:-} || -z $file || -s $file ]]; then
-        return 0
-    fi
+write_once() {
+    # write_once FILE WHAT COMMAND…: the first start writes COMMAND's output to FILE (mode
+    # 0600); every later start and every replica reads the same one. A hard link never
+    # replaces a file: if another container won the race, its content stays.
+    local file=$1 what=$2
+    shift 2
     mkdir -p "$(dirname "$file")"
     local made
     made=$(mktemp "$file.XXXXXX")
-    python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$made"
-    # A hard link never replaces a file: if another container won the race, its key stays.
+    "$@" > "$made"
     if ln "$made" "$file" 2>/dev/null; then
-        echo "entrypoint: wrote a new secret key to $file (back it up with the database)"
+        echo "entrypoint: wrote a new $what to $file (back it up)"
     fi
     rm -f "$made"
 }
 
+ensure_secret_key() {
+    # docker-compose.yml names a file, never a key.
+    local file=${DJANGO_SECRET_KEY_FILE:-}
+    if [[ -n ${DJANGO_SECRET_KEY:-} || -z $file || -s $file ]]; then
+        return 0
+    fi
+    write_once "$file" "secret key" python -c 'import secrets; print(secrets.token_urlsafe(50))'
+}
+
 ensure_encryption_keys() {
-    # As the secret key: a file named by NIKKI_ENCRYPTION_KEYS_FILE gets a random Fernet key on
-    # the first start. Back it up apart from the databases: without it no diary can be read.
+    # The server keys that wrap every user's data key (keystore/): lose them and every diary
+    # is lost, so the log says where they are. Back them up apart from the databases.
     local file=${NIKKI_ENCRYPTION_KEYS_FILE:-}
     if [[ -n ${NIKKI_ENCRYPTION_KEYS:-} || -z $file || -s $file ]]; then
         return 0
     fi
-    mkdir -p "$(dirname "$file")"
-    local made
-    made=$(mktemp "$file.XXXXXX")
-    python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())' \
-        > "$made"
-    if ln "$made" "$file" 2>/dev/null; then
-        echo "entrypoint: wrote a new encryption key to $file (back it up apart from the databases)"
-    fi
-    rm -f "$made"
+    write_once "$file" "encryption key" python -c \
+        'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'
 }
 
 deploy_check() {
@@ -62,18 +62,17 @@ deploy_check() {
 wait_for_database() {
     local seconds=${DJANGO_DATABASE_WAIT_SECONDS:-60}
     local started=$SECONDS
-    # `check --database` does not connect on PostgreSQL: open real connections instead (the
-    # diary's database and the key store's).
-    until manage shell --no-imports -c \
-        "from django.db import connections; [connections[a].ensure_connection() for a in connections]" 2>/dev/null; do
+    # `check --database` does not connect on PostgreSQL: open a real connection instead.
+    local connect="from django.db import connections
+for alias in connections:
+    connections[alias].ensure_connection()"
+    until manage shell --no-imports -c "$connect" 2>/dev/null; do
         if (( SECONDS - started >= seconds )); then
             echo "entrypoint: the databases did not answer within ${seconds}s:" >&2
-            manage shell --no-imports -c \
-                "from django.db import connections; [connections[a].ensure_connection() for a in connections]" 2>&1 \
-                | tail -n 2 >&2 || true
+            manage shell --no-imports -c "$connect" 2>&1 | tail -n 2 >&2 || true
             exit 1
         fi
-        echo "entrypoint: waiting for the database…" >&2
+        echo "entrypoint: waiting for the databases…" >&2
         sleep 1
     done
 }
@@ -109,7 +108,7 @@ case ${DJANGO_MIGRATE:-true} in
         echo "entrypoint: DJANGO_MIGRATE=${DJANGO_MIGRATE}: no migrations here" ;;
     *)
         # The key store first: the diary's migrations encrypt existing text with it.
-        manage migrate --database keys --noinput
+        manage migrate --noinput --database keys
         manage migrate --noinput
         ensure_superuser ;;
 esac

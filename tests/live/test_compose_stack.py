@@ -164,6 +164,22 @@ async def test_sign_up_and_stream_an_entry_through_the_proxy(stack):
     assert "herons" in page.text
 
 
+def test_a_dump_of_either_database_holds_none_of_the_diary(stack):
+    """The entry streamed above, as a backup would see it: `pg_dump` of the diary database and
+    of the key store find none of its words, and the keys live only in the key store."""
+    assert stack.entries, "runs after the entry streamed through the proxy"
+    diary = stack.run("exec", "-T", "db", "pg_dump", "-U", "nikki", "nikki")
+    keys = stack.run("exec", "-T", "keys", "pg_dump", "-U", "nikki", "nikki_keys")
+    assert "CREATE TABLE public.diaries_diaryentry" in diary
+    words = ("herons", "budget", "curry", "novel")
+    for dump in (diary, keys):
+        assert not [word for word in words if word in dump]
+    key_tables = {line.split()[2] for line in keys.splitlines() if line.startswith("CREATE TABLE")}
+    assert key_tables and not key_tables & {
+        line.split()[2] for line in diary.splitlines() if line.startswith("CREATE TABLE")
+    }
+
+
 def test_the_image_healthcheck_says_healthy(stack):
     [web] = stack.containers("web")
     assert stack.health(web) == "healthy"
