@@ -10,9 +10,11 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from keystore.signals import server_keys_rotated
 from keystore.store import data_key_destroy
 
 from . import realtime
+from .mfa_adapter import authenticator_secrets_rotate
 from .services.generations import user_sockets_and_generations_stop
 
 
@@ -47,3 +49,9 @@ def forget_a_deleted_user(sender, instance, **kwargs) -> None:
     # once the deletion is committed, its data key goes, and with it every copy of its text.
     owner_id = instance.pk
     transaction.on_commit(lambda: data_key_destroy(owner_id=owner_id), robust=True)
+
+
+@receiver(server_keys_rotated)
+def second_factor_secrets_reseal(sender, **kwargs) -> str:
+    count = authenticator_secrets_rotate()
+    return f"Re-sealed {count} second-factor secret(s) under the first server key."

@@ -262,7 +262,7 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = ""  # the subjects name Nikki themselves
 # limit is also what stops the guessing of two-factor codes (5 wrong per account in 5 minutes).
 # Two-factor sign-in: an authenticator app (TOTP) with recovery codes, and passkeys (WebAuthn).
 # https://docs.allauth.org/en/latest/mfa/configuration.html
-MFA_ADAPTER = "allauth.mfa.adapter.DefaultMFAAdapter"
+MFA_ADAPTER = "diaries.mfa_adapter.MFAAdapter"
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = env.str("DIARY_MFA_ISSUER", default="Nikki")
