@@ -19,8 +19,11 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN pip install --no-deps . \
     && rm -rf build ./*.egg-info \
-    # Compressed, hashed static files for servestatic; the key is a throwaway for this step only.
-    && DJANGO_SECRET_KEY=collectstatic-only-not-a-secret python manage.py collectstatic --noinput \
+    # Compressed, hashed static files for servestatic; the keys are throwaways for this step only
+    # (settings refuse to load without an encryption key; nothing is encrypted here).
+    && DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
+       NIKKI_ENCRYPTION_KEYS=$(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())') \
+       python manage.py collectstatic --noinput \
     # The code stays root's and read-only; only var/ (SQLite when no DATABASE_URL) is writable.
     && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home nikki \
     && mkdir -p var /var/lib/nikki \
