@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = sys.executable
@@ -78,6 +80,14 @@ def databases(args: argparse.Namespace, index: int, scratch: Path) -> list[tuple
 def run_one(args, checkout: Path, url: str, scratch: Path) -> dict:
     env = {**os.environ, **dict(item.split("=", 1) for item in args.env)}
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    # A checkout with encryption at rest needs a server key and a key store: a fresh key, and
+    # the key store in a SQLite file of this run's own (each person's data key is read once and
+    # then kept in memory, so where the store lives does not weigh on the pages). A checkout
+    # before encryption ignores both.
+    env.setdefault("NIKKI_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    env["KEYS_DATABASE_URL"] = (
+        f"sqlite:///{scratch / f'keys-{abs(hash((str(checkout), url)))}.sqlite3'}"
+    )
     env.update(
         DATABASE_URL=url,
         DJANGO_DEBUG="false",

@@ -43,7 +43,10 @@ def django_up(checkout: Path) -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connections
 
+    if "keys" in connections:  # a checkout with encryption at rest: its key store first
+        call_command("migrate", "--noinput", "--database", "keys", verbosity=0)
     call_command("migrate", "--noinput", verbosity=0)
     call_command("collectstatic", "--noinput", verbosity=0)
 
