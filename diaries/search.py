@@ -176,6 +176,17 @@ class Corpus:
             texts.append(normalize("\0".join(values)))
         return cls(ids, texts)
 
+    def updated(self, order: Sequence[int], changed: Iterable[Sequence]) -> Corpus | None:
+        """This corpus after some rows changed: `order` is every id now, newest first, and
+        `changed` the rows (id, *FIELDS values) written since it was built. None when a row of
+        `order` is in neither (then build it again)."""
+        rows = dict(zip(self.ids, self.rows, strict=True))
+        for pk, *values in changed:
+            rows[pk] = normalize("\0".join(values))
+        if any(pk not in rows for pk in order):
+            return None
+        return Corpus(list(order), [rows[pk] for pk in order])
+
     def rank(self, query: str) -> list[int]:
         """The ids of the rows that match every term of `query`, best first: the most (term,
         part) pairs found, the parts being the entry's text and the notes it was written from;
@@ -212,8 +223,19 @@ class CorpusCache:
         self.items: OrderedDict[object, tuple[object, float, Corpus]] = OrderedDict()
 
     def get(
-        self, key, fingerprint, build: Callable[[], Corpus], *, seconds: float, size: int
+        self,
+        key,
+        fingerprint,
+        build: Callable[[], Corpus],
+        *,
+        seconds: float,
+        size: int,
+        refresh: Callable[[Corpus, object], Corpus | None] | None = None,
     ) -> Corpus:
+        """The corpus kept for `key` if its fingerprint is `fingerprint`; else, while it is
+        kept, `refresh(corpus, its fingerprint)` (the rows written since read again, not the
+        whole diary; None: build it all); else `build()`. A corpus leaves memory `seconds`
+        after its first build, however often it was refreshed."""
         if seconds <= 0 or size <= 0:
             return build()
         now = time.monotonic()
@@ -224,9 +246,14 @@ class CorpusCache:
             if item is not None and item[0] == fingerprint:
                 self.items.move_to_end(key)
                 return item[2]
-        corpus = build()
+        corpus = None
+        if item is not None and refresh is not None:
+            corpus = refresh(item[2], item[0])
+        built = item[1] if corpus is not None else now
+        if corpus is None:
+            corpus = build()
         with self.lock:
-            self.items[key] = (fingerprint, now, corpus)
+            self.items[key] = (fingerprint, built, corpus)
             self.items.move_to_end(key)
             while len(self.items) > size:
                 self.items.popitem(last=False)

@@ -236,24 +236,39 @@ class SearchResults(Sequence):
 
 # The last few searchers' normalized diaries (see search.CorpusCache; settings say how long).
 _corpora = search.CorpusCache()
+SEARCH_REFRESH_MARGIN_SECONDS = 60
 
 
 def entries_search(*, user, query: str) -> SearchResults:
     """The user's entries whose text or notes match `query`, best first (see diaries.search).
 
     The match runs in Python over the values the fields return; no SQL mentions the words. The
-    normalized diary is kept a while for the next page or query, until an entry changes.
+    normalized diary is kept a while for the next page or query; when an entry changes, only the
+    entries written since are read (and opened) again.
     """
     own = entries_for_user(user=user)
     if not search.terms_of(query):
         return SearchResults([], own)
     fingerprint = own.aggregate(count=Count("pk"), changed=Max("updated_at"), last=Max("pk"))
+
+    def refresh(corpus: search.Corpus, kept: tuple) -> search.Corpus | None:
+        _count, changed, _last = kept
+        if changed is None:
+            return None
+        # A margin for writes whose transaction committed after a later one's.
+        since = changed - dt.timedelta(seconds=SEARCH_REFRESH_MARGIN_SECONDS)
+        return corpus.updated(
+            own.values_list("pk", flat=True),
+            own.filter(updated_at__gte=since).values_list("pk", *search.FIELDS),
+        )
+
     corpus = _corpora.get(
         user.pk,
         tuple(fingerprint.values()),
         lambda: search.Corpus.of(own.values_list("pk", *search.FIELDS)),  # newest first
         seconds=settings.DIARY_SEARCH_CACHE_SECONDS,
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
+        refresh=refresh,
     )
     return SearchResults(corpus.rank(query), own)
 

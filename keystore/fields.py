@@ -63,17 +63,20 @@ def sealed_text(owner_id: int, text: str) -> str:
     return crypto.seal(store.data_key_get_or_create(owner_id=owner_id), owner_id, text)
 
 
+def _data_key_of(owner_id: int) -> bytes | None:
+    return store.data_key_get(owner_id=owner_id)
+
+
 def opened_text(stored: str) -> str:
     """A stored value as text: opened, `Unreadable`, or as it is when it was never sealed."""
     if not stored or not crypto.is_sealed(stored):
         return stored
     try:
-        owner_id = crypto.owner_of(stored)
-        key = store.data_key_get(owner_id=owner_id)
-        if key is None:
+        owner_id, text = crypto.open_sealed_with(_data_key_of, stored)
+        if text is None:
             logger.warning("a text of user %s has no data key any more", owner_id)
             return Unreadable(stored)
-        return crypto.open_sealed(key, stored)
+        return text
     except crypto.CannotOpen:
         logger.warning("a stored text does not open with its owner's data key")
         return Unreadable(stored)

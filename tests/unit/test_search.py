@@ -191,3 +191,38 @@ def test_the_cache_keeps_nothing_past_its_time_or_when_off():
     cache.get(3, "v", build, seconds=0, size=4)
 
     assert len(built) == 4 and 3 not in cache.items
+
+
+def test_a_changed_diary_is_refreshed_from_the_rows_written_since_not_read_again():
+    cache = CorpusCache()
+    kept = cache.get(
+        1, "v1", lambda: Corpus.of([(3, "rain"), (2, "sun"), (1, "snow")]), seconds=300, size=2
+    )
+    refreshed_from = []
+
+    def refresh(corpus, fingerprint):
+        refreshed_from.append(fingerprint)
+        # entry 2 edited, entry 1 deleted, entry 4 written (newest)
+        return corpus.updated([4, 3, 2], [(2, "Hail"), (4, "fog")])
+
+    def build():
+        raise AssertionError("the whole diary was read again")
+
+    now = cache.get(1, "v2", build, seconds=300, size=2, refresh=refresh)
+
+    assert refreshed_from == ["v1"] and kept is not now
+    assert now.ids == [4, 3, 2] and now.rows == ["fog", "rain", "hail"]
+    assert now.rank("hail") == [2] and now.rank("snow") == []
+
+
+def test_a_refresh_that_misses_a_row_builds_the_whole_corpus_again():
+    cache, built = CorpusCache(), []
+    cache.get(1, "v1", lambda: Corpus.of([(1, "rain")]), seconds=300, size=2)
+
+    def build():
+        built.append(1)
+        return Corpus.of([(2, "sun"), (1, "rain")])
+
+    now = cache.get(1, "v2", build, seconds=300, size=2, refresh=lambda c, f: c.updated([2, 1], []))
+
+    assert built == [1] and now.ids == [2, 1]

@@ -251,6 +251,33 @@ def test_search_sees_an_edit_at_once(signed_in, user, settings, cache_seconds):
     assert f'href="/entries/{entry.pk}/"' in signed_in.get("/search/", {"q": "sunshine"}).text
 
 
+def test_after_an_edit_a_search_reads_only_the_entries_written_since(signed_in, user, settings):
+    settings.DIARY_SEARCH_CACHE_SECONDS = 300
+    for day in range(5):
+        written(user, f"Kites {day}.", date=dt.date(2026, 4, 1) + dt.timedelta(days=day))
+    edited = written(user, "A day of kites.", date=dt.date(2026, 4, 9))
+    assert "6 entries match" in signed_in.get("/search/", {"q": "kites"}).text
+
+    entry_update_text(entry=edited, text="A day of lanterns.")
+    with CaptureQueriesContext(connection) as queries:
+        html = signed_in.get("/search/", {"q": "lanterns"}).text
+
+    assert "1 entry matches" in html or "1 entries match" in html
+    # Every statement that reads the words is narrowed: to the entries written since the diary
+    # was kept (updated_at), or to the page's own entries (id IN): never the whole diary.
+    text_column = connection.ops.quote_name("text")
+    reads = [
+        q["sql"] for q in queries.captured_queries if text_column in q["sql"].partition(" FROM ")[0]
+    ]
+    narrowed_by = [
+        column
+        for sql in reads
+        for column in ("updated_at", "id")
+        if connection.ops.quote_name(column) in sql.partition(" WHERE ")[2].split(" AND ")[-1]
+    ]
+    assert narrowed_by == ["updated_at", "id"], reads
+
+
 def test_no_sql_a_search_sends_reads_or_filters_on_the_words(signed_in, user):
     for day in range(25):
         written(user, f"Fireworks {day}.", date=dt.date(2026, 3, 1) + dt.timedelta(days=day))
