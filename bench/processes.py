@@ -266,7 +266,7 @@ keys = []
 for user in User.objects.filter(username__startswith="bench").order_by("username")[1:]:
     s = SessionStore()
     s[SESSION_KEY] = str(user.pk)
-    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[BACKEND_SESSION_KEY] = "allauth.account.auth_backends.AuthenticationBackend"
     s[HASH_SESSION_KEY] = user.get_session_auth_hash()
     s.create()
     keys.append(s.session_key)
