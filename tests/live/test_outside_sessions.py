@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
-from tests.support.servers import PASSWORD, Server, form_signup
+from tests.support.servers import PASSWORD, Server, close_code, form_signup
 
 pytestmark = [pytest.mark.outside]
 
@@ -59,16 +59,6 @@ async def answers(ws) -> bool:
     await ws.send(json.dumps({"action": "watch", "entry": 2**40}))
     async with asyncio.timeout(5):
         return json.loads(await ws.recv())["code"] == "not_found"
-
-
-async def close_code(ws) -> int:
-    async with asyncio.timeout(10):
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None, f"no close frame: {closed!r}"
-            return closed.rcvd.code
 
 
 @pytest.mark.asyncio

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import InvalidStatus
 
-from tests.support.servers import INPUTS, RawWebSocket, Server, vm_rss
+from tests.support.servers import INPUTS, RawWebSocket, Server, close_code, vm_rss
 
 pytestmark = [pytest.mark.outside]
 
@@ -55,17 +55,6 @@ def srv(tmp_path_factory) -> Iterator[Server]:
 def newcomer(srv: Server) -> str:
     """A fresh account, signed up through the page: its session cookie."""
     return srv.signup(f"outsider{next(names)}")
-
-
-async def close_code(ws) -> int:
-    """Read until the server closes; the code the client received."""
-    async with asyncio.timeout(10):
-        try:
-            while True:
-                await ws.recv()
-        except ConnectionClosed as closed:
-            assert closed.rcvd is not None, f"no close frame: {closed!r}"
-            return closed.rcvd.code
 
 
 async def handshake_status(srv: Server, cookie: str) -> int:

@@ -85,3 +85,19 @@ class ScriptedWriter:
                 self.completed += 1
             else:
                 self.closed_early += 1
+
+
+def checkpoints_recorded(monkeypatch) -> list[str]:
+    """Every text a checkpoint writes from now on (as the hub hands it over, before sealing),
+    appended to the returned list; the checkpoints still happen."""
+    from diaries.services import generations
+
+    texts: list[str] = []
+    real = generations.generations_checkpoint
+
+    def recording(**kwargs):
+        texts.extend(sealed.text for sealed, _seq in kwargs["texts"].values())
+        return real(**kwargs)
+
+    monkeypatch.setattr(generations, "generations_checkpoint", recording)
+    return texts

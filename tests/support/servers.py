@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import httpx2
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from .paths import ROOT
 from .sealed import open_as_server
@@ -137,6 +138,17 @@ async def frames_until(ws, frame_type: str, timeout: float = 10) -> list[dict]:
             seen.append(frame)
             if frame["type"] == frame_type:
                 return seen
+
+
+async def close_code(ws) -> int:
+    """Read a real client's socket until the server closes it; the close code received."""
+    async with asyncio.timeout(10):
+        try:
+            while True:
+                await ws.recv()
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None, f"no close frame: {closed!r}"
+            return closed.rcvd.code
 
 
 def wait_for(predicate, timeout: float) -> float:

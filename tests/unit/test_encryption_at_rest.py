@@ -14,13 +14,12 @@ from channels.db import database_sync_to_async
 from django.test import Client
 
 from diaries.models import DiaryEntry, EntryEdit, Generation, Profile
-from diaries.services import generations as generation_services
 from diaries.services.accounts import account_delete, profile_update
 from diaries.services.entries import entry_update_text
 from keystore.fields import Unreadable
 from keystore.models import DataKey
 from tests.support import backups
-from tests.support.factories import make_entry, make_user
+from tests.support.factories import checkpoints_recorded, make_entry, make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,14 +35,7 @@ async def test_no_diary_word_is_in_the_database_bytes_after_writing_generating_a
     word = unique_word()
     settings.DIARY_OFFLINE_DELAY = 0.01  # a stream of about a second: several checkpoints
     settings.DIARY_CHECKPOINT_SECONDS = 0.1
-    checkpointed: list[str] = []
-    real_checkpoint = generation_services.generations_checkpoint
-
-    def watching(**kwargs):
-        checkpointed.extend(sealed.text for sealed, _seq in kwargs["texts"].values())
-        return real_checkpoint(**kwargs)
-
-    monkeypatch.setattr(generation_services, "generations_checkpoint", watching)
+    checkpointed = checkpoints_recorded(monkeypatch)
     user = await database_sync_to_async(make_user)()
     name = unique_word()  # a name this person keeps from the model
     await database_sync_to_async(profile_update)(

@@ -10,8 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from diaries.models import DiaryEntry, Generation, ModerationState, Profile
-from diaries.services import generations as generation_services
-from tests.support.factories import make_entry, make_user
+from tests.support.factories import checkpoints_recorded, make_entry, make_user
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -41,14 +40,7 @@ async def test_the_writer_gets_placeholders_and_every_later_step_sees_names(
     settings.DIARY_CHECKPOINT_SECONDS = 0.1
     settings.DIARY_MODERATION = "wordlist"
     settings.DIARY_MODERATION_WORDS = ["Kamo"]  # flags the text only if the check sees names
-    checkpoints: list[str] = []
-    real = generation_services.generations_checkpoint
-
-    def recording(**kwargs):
-        checkpoints.extend(sealed.text for sealed, _seq in kwargs["texts"].values())
-        return real(**kwargs)
-
-    monkeypatch.setattr(generation_services, "generations_checkpoint", recording)
+    checkpoints = checkpoints_recorded(monkeypatch)
     writer = scripted(pieces=list(ANSWER), delay=0.01)  # one character per piece
     user = await person()
 

@@ -7,31 +7,16 @@ import datetime as dt
 import secrets
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from keystore import migration as keystore_migration
 from keystore.fields import sealed_text
 from tests.support import backups
+from tests.support.migrations import migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("diaries", "0008_entry_owner_changed_index")]
 AFTER = [("diaries", "0009_encrypt_diary_text")]
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_latest():
-    yield
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def rows(apps) -> dict[str, list[tuple]]:

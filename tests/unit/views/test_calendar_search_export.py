@@ -20,12 +20,6 @@ from tests.support.factories import make_entry, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def written(user, text: str, **fields) -> DiaryEntry:
     """An entry as a finished generation leaves it."""
     entry = make_entry(user, **fields)

@@ -29,12 +29,6 @@ def _back_to_the_default_language():
     translation.deactivate()
 
 
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def settings_post(**overrides: str) -> dict[str, str]:
     data = {
         "ui_language": "",

@@ -6,24 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.utils import translation
 
 from diaries.models import Profile
 from diaries.pseudonyms import MAX_NAME_CHARS, MAX_NAMES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _back_to_the_default_language():
-    yield
-    translation.deactivate()
-
-
-@pytest.fixture
-def signed_in(client, user):
-    client.force_login(user)
-    return client
 
 
 def switch(html: str) -> str:
