@@ -139,7 +139,8 @@ def table(columns: list[tuple[str, dict]]) -> str:
             found = "" if figure["matches"] is None else f", {figure['matches']} found"
             cells.append(
                 f"{figure['p50_ms']:.0f} / {figure['p95_ms']:.0f}{mark} "
-                f"(cpu {figure.get('cpu_p50_ms', 0):.0f}; {figure['queries']} q{found})"
+                f"(cpu {figure.get('cpu_p50_ms', 0):.0f}; {figure['queries']} q{found}; "
+                f"first {figure.get('first_ms', 0):.0f})"
             )
         limit_text = f"{limit:.0f} ms" if limit else "—"
         lines.append(f"| {page} | {limit_text} | " + " | ".join(cells) + " |")
@@ -176,7 +177,8 @@ def main() -> None:
     print(f"\nPages bench, {started}; load average at the start {load[0]:.2f} {load[1]:.2f}")
     print(f"p50 / p95 in ms of server time (Django test Client, in-process), {args.runs} runs")
     print(f"({args.export_runs} for the exports); cpu = the process's CPU ms per request, p50;")
-    print("q = SQL queries of one request; found = the entries a search page says match.\n")
+    print("q = SQL queries of one request; found = the entries a search page says match;")
+    print("first = the page's first request after seeding, in ms (not in p50 / p95).\n")
     print(table(columns))
     print("\nSeeded:", json.dumps(seeds, ensure_ascii=False, indent=1))
     if args.json:

@@ -163,6 +163,23 @@ class DiaryEntry(models.Model):
         )
 
 
+class EntrySearchText(models.Model):
+    """An entry's words as search compares them (its text and notes, normalized, in one value),
+    sealed like them: a search opens one value per entry, not five to normalize. Built from the
+    entry as it was at `source_changed_at`; diaries/search_index.py rebuilds a missing or older
+    one before a search reads it, so no write path has to remember it."""
+
+    entry = models.OneToOneField(
+        DiaryEntry, on_delete=models.CASCADE, primary_key=True, related_name="search_text"
+    )
+    text = EncryptedTextField(owner="entry.owner_id")
+    source_changed_at = models.DateTimeField()  # the entry's updated_at it was built from
+    version = models.PositiveSmallIntegerField()  # the normalized form's version
+
+    def __str__(self) -> str:
+        return f"search text of entry #{self.entry_id}"
+
+
 class Generation(models.Model):
     """One attempt to write an entry. Never deleted by regenerating: history is kept."""
 

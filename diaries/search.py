@@ -150,6 +150,12 @@ def terms_of(query: str) -> list[Term]:
     return list(seen.values())[:MAX_TERMS]
 
 
+def document(values: Sequence[str]) -> str:
+    """An entry's fields (FIELDS order) as a search compares them: joined by NUL, which no
+    field holds, and normalized. diaries/search_index.py keeps one per entry."""
+    return normalize("\0".join(values))
+
+
 def rank(rows: Iterable[Sequence], query: str) -> list[int]:
     """The ids of the rows that match every term of `query`, best first.
 
@@ -169,20 +175,25 @@ class Corpus:
 
     @classmethod
     def of(cls, rows: Iterable[Sequence]) -> Corpus:
+        """The corpus of rows (id, *FIELDS values)."""
+        return cls.of_documents((pk, document(values)) for pk, *values in rows)
+
+    @classmethod
+    def of_documents(cls, documents: Iterable[tuple[int, str]]) -> Corpus:
+        """The corpus of (id, document) pairs, documents made by `document`."""
         ids: list[int] = []
         texts: list[str] = []
-        for pk, *values in rows:
+        for pk, text in documents:
             ids.append(pk)
-            texts.append(normalize("\0".join(values)))
+            texts.append(text)
         return cls(ids, texts)
 
-    def updated(self, order: Sequence[int], changed: Iterable[Sequence]) -> Corpus | None:
+    def updated(self, order: Sequence[int], changed: Iterable[tuple[int, str]]) -> Corpus | None:
         """This corpus after some rows changed: `order` is every id now, newest first, and
-        `changed` the rows (id, *FIELDS values) written since it was built. None when a row of
-        `order` is in neither (then build it again)."""
+        `changed` the (id, document) pairs of the rows written since it was built. None when a
+        row of `order` is in neither (then build it again)."""
         rows = dict(zip(self.ids, self.rows, strict=True))
-        for pk, *values in changed:
-            rows[pk] = normalize("\0".join(values))
+        rows.update(changed)
         if any(pk not in rows for pk in order):
             return None
         return Corpus(list(order), [rows[pk] for pk in order])

@@ -13,7 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import search
+from . import search, search_index
 from .exceptions import DiaryError
 from .models import (
     DailyUsage,
@@ -242,9 +242,9 @@ SEARCH_REFRESH_MARGIN_SECONDS = 60
 def entries_search(*, user, query: str) -> SearchResults:
     """The user's entries whose text or notes match `query`, best first (see diaries.search).
 
-    The match runs in Python over the values the fields return; no SQL mentions the words. The
-    normalized diary is kept a while for the next page or query; when an entry changes, only the
-    entries written since are read (and opened) again.
+    The match runs in Python over each entry's sealed search document (diaries.search_index);
+    no SQL mentions the words. The normalized diary is kept a while for the next page or query;
+    when an entry changes, only the entries written since are read (and opened) again.
     """
     own = entries_for_user(user=user)
     if not search.terms_of(query):
@@ -259,13 +259,13 @@ def entries_search(*, user, query: str) -> SearchResults:
         since = changed - dt.timedelta(seconds=SEARCH_REFRESH_MARGIN_SECONDS)
         return corpus.updated(
             own.values_list("pk", flat=True),
-            own.filter(updated_at__gte=since).values_list("pk", *search.FIELDS),
+            search_index.documents(own.filter(updated_at__gte=since)),
         )
 
     corpus = _corpora.get(
         user.pk,
         tuple(fingerprint.values()),
-        lambda: search.Corpus.of(own.values_list("pk", *search.FIELDS)),  # newest first
+        lambda: search.Corpus.of_documents(search_index.documents(own)),  # newest first
         seconds=settings.DIARY_SEARCH_CACHE_SECONDS,
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
         refresh=refresh,

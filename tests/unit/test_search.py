@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from diaries.search import Corpus, CorpusCache, Term, normalize, rank, stem, terms_of
+from diaries.search import Corpus, CorpusCache, Term, document, normalize, rank, stem, terms_of
 
 
 def rows(*texts: str, notes: str = "") -> list[tuple]:
@@ -203,7 +203,7 @@ def test_a_changed_diary_is_refreshed_from_the_rows_written_since_not_read_again
     def refresh(corpus, fingerprint):
         refreshed_from.append(fingerprint)
         # entry 2 edited, entry 1 deleted, entry 4 written (newest)
-        return corpus.updated([4, 3, 2], [(2, "Hail"), (4, "fog")])
+        return corpus.updated([4, 3, 2], [(2, document(["Hail"])), (4, document(["fog"]))])
 
     def build():
         raise AssertionError("the whole diary was read again")
