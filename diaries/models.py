@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from keystore.fields import EncryptedTextField
+from keystore.fields import EncryptedTextBlobField, EncryptedTextField
 
 
 class Tone(models.TextChoices):
@@ -172,7 +172,7 @@ class EntrySearchText(models.Model):
     entry = models.OneToOneField(
         DiaryEntry, on_delete=models.CASCADE, primary_key=True, related_name="search_text"
     )
-    text = EncryptedTextField(owner="entry.owner_id")
+    text = EncryptedTextBlobField(owner="entry.owner_id")
     source_changed_at = models.DateTimeField()  # the entry's updated_at it was built from
     version = models.PositiveSmallIntegerField()  # the normalized form's version
 

@@ -12,7 +12,7 @@ built every existing entry's document.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Case, F, Q, QuerySet, When
 
 from . import search
 from .models import DiaryEntry, EntrySearchText
@@ -24,22 +24,32 @@ BATCH = 500
 
 def documents(entries: QuerySet[DiaryEntry]) -> list[tuple[int, str]]:
     """(id, document) of every entry of `entries`, in its order; the missing or stale
-    documents built and stored first."""
+    documents built and stored first. One query reads each document and whether it is
+    current (built from the entry as it is now, in this version's form)."""
     rows = list(
         entries.values_list(
             "pk",
-            "updated_at",
+            Case(
+                When(
+                    Q(search_text__version=VERSION)
+                    & Q(search_text__source_changed_at=F("updated_at")),
+                    then=True,
+                ),
+                default=False,
+                output_field=BooleanField(),
+            ),
             "search_text__text",
-            "search_text__source_changed_at",
-            "search_text__version",
         )
     )
-    stale = [pk for pk, changed, _t, built, v in rows if (v, built) != (VERSION, changed)]
+    stale = [pk for pk, current, _text in rows if not current]
     fresh: dict[int, str] = {}
     for start in range(0, len(stale), BATCH):
         batch = stale[start : start + BATCH]
         fresh.update(documents_build(DiaryEntry.objects.filter(pk__in=batch)))
-    return [(pk, fresh[pk] if pk in fresh else text) for pk, _changed, text, _built, _v in rows]
+    # An entry deleted since the first query has no document: it is left out.
+    return [
+        (pk, text if current else fresh[pk]) for pk, current, text in rows if current or pk in fresh
+    ]
 
 
 def documents_build(entries: QuerySet, *, index: type = EntrySearchText) -> dict[int, str]:

@@ -265,7 +265,7 @@ def entries_search(*, user, query: str) -> SearchResults:
     corpus = _corpora.get(
         user.pk,
         tuple(fingerprint.values()),
-        lambda: search.Corpus.of_documents(search_index.documents(own)),  # newest first
+        lambda: search.Corpus.of_documents(search_index.documents(own)),
         seconds=settings.DIARY_SEARCH_CACHE_SECONDS,
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
         refresh=refresh,

@@ -1,5 +1,6 @@
 """`EncryptedTextField`: a text field whose value is a `str` in Python and AES-GCM ciphertext
-under its owner's data key in the database.
+under its owner's data key in the database (`EncryptedTextBlobField`: the same in a binary
+column, without base64).
 
 The field learns the owner from its model instance on save (`owner="entry.owner_id"`, a dotted
 path from the instance). `QuerySet.update()` and raw parameters have no instance: they pass
@@ -46,9 +47,9 @@ def seal(owner_id: int, text: str) -> Sealed | str:
 class Unreadable(str):
     """A stored text that cannot be opened; reads as a placeholder, saves back unchanged."""
 
-    sealed: str
+    sealed: str | bytes
 
-    def __new__(cls, sealed: str) -> Unreadable:
+    def __new__(cls, sealed: str | bytes) -> Unreadable:
         value = super().__new__(
             cls, gettext("[This text cannot be read: its encryption key no longer exists.]")
         )
@@ -63,13 +64,18 @@ def sealed_text(owner_id: int, text: str) -> str:
     return crypto.seal(store.data_key_get_or_create(owner_id=owner_id), owner_id, text)
 
 
+def sealed_bytes(owner_id: int, text: str) -> bytes:
+    """`text` as a binary column stores it: sealed under the owner's data key."""
+    return crypto.seal_bytes(store.data_key_get_or_create(owner_id=owner_id), owner_id, text)
+
+
 def _data_key_of(owner_id: int) -> bytes | None:
     return store.data_key_get(owner_id=owner_id)
 
 
-def opened_text(stored: str) -> str:
+def opened_text(stored: str | bytes) -> str:
     """A stored value as text: opened, `Unreadable`, or as it is when it was never sealed."""
-    if not stored or not crypto.is_sealed(stored):
+    if not stored or (isinstance(stored, str) and not crypto.is_sealed(stored)):
         return stored
     try:
         owner_id, text = crypto.open_sealed_with(_data_key_of, stored)
@@ -82,16 +88,12 @@ def opened_text(stored: str) -> str:
         return Unreadable(stored)
 
 
-class EncryptedTextField(models.TextField):
-    """A TextField stored sealed under the data key of the instance's `owner` (a dotted path:
-    "owner_id", "entry.owner_id", "user_id"). It cannot be searched or filtered in SQL."""
-
-    # The owner path decides nothing about the column.
-    non_db_attrs = (*models.TextField.non_db_attrs, "owner")
+class _Encrypted:
+    """What both encrypted fields share: the owner, the lookups refused, sealing on save."""
 
     def __init__(self, *args, owner: str = "", **kwargs) -> None:
         if not owner:
-            raise ImproperlyConfigured("EncryptedTextField needs owner=, e.g. 'owner_id'.")
+            raise ImproperlyConfigured(f"{type(self).__name__} needs owner=, e.g. 'owner_id'.")
         self.owner = owner
         super().__init__(*args, **kwargs)
 
@@ -134,6 +136,19 @@ class EncryptedTextField(models.TextField):
             "store needs its owner (keystore.fields.seal)"
         )
 
+    def to_python(self, value):
+        if isinstance(value, Sealed):
+            return value.text
+        return super().to_python(value)
+
+
+class EncryptedTextField(_Encrypted, models.TextField):
+    """A TextField stored sealed under the data key of the instance's `owner` (a dotted path:
+    "owner_id", "entry.owner_id", "user_id"). It cannot be searched or filtered in SQL."""
+
+    # The owner path decides nothing about the column.
+    non_db_attrs = (*models.TextField.non_db_attrs, "owner")
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if isinstance(value, Unreadable):
             return value.sealed
@@ -141,7 +156,33 @@ class EncryptedTextField(models.TextField):
             return sealed_text(value.owner_id, value.text)
         return super().get_db_prep_value(value, connection, prepared)
 
+
+class EncryptedTextBlobField(_Encrypted, models.BinaryField):
+    """A text (a `str` in Python, like EncryptedTextField's) stored sealed as bytes, without
+    base64: for large values read many at once (the search documents), where decoding base64
+    was a third of the time. Empty text is stored as empty bytes."""
+
+    non_db_attrs = (*models.BinaryField.non_db_attrs, "owner")
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def from_db_value(self, value, expression, connection):
+        if isinstance(value, memoryview):
+            value = value.tobytes()
+        return super().from_db_value(value, expression, connection) if value else ""
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if isinstance(value, Unreadable):
+            value = value.sealed
+        elif isinstance(value, Sealed):
+            value = sealed_bytes(value.owner_id, value.text)
+        elif value == "":
+            value = b""
+        return super().get_db_prep_value(value, connection, prepared=True)
+
     def to_python(self, value):
-        if isinstance(value, Sealed):
-            return value.text
+        if isinstance(value, str | Sealed):
+            return value.text if isinstance(value, Sealed) else value
         return super().to_python(value)

@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
                         to="diaries.diaryentry",
                     ),
                 ),
-                ("text", keystore.fields.EncryptedTextField(owner="entry.owner_id")),
+                ("text", keystore.fields.EncryptedTextBlobField(owner="entry.owner_id")),
                 ("source_changed_at", models.DateTimeField()),
                 ("version", models.PositiveSmallIntegerField()),
             ],

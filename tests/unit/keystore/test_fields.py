@@ -8,11 +8,11 @@ import base64
 import pytest
 from django.core.exceptions import FieldError
 from django.db import transaction
-from django.db.models import TextField
+from django.db.models import BinaryField, TextField
 from django.db.models.functions import Cast
 
-from diaries.models import DiaryEntry, EntryEdit, Generation
-from keystore import crypto
+from diaries.models import DiaryEntry, EntryEdit, EntrySearchText, Generation
+from keystore import crypto, store
 from keystore.fields import (
     EncryptionOwnerUnknown,
     Sealed,
@@ -96,3 +96,45 @@ def _with_owner(sealed: str, owner_id: int) -> str:
 
 def test_a_sealed_value_never_shows_its_text_in_a_traceback():
     assert "secret" not in repr(Sealed(1, "secret words"))
+
+
+# --- EncryptedTextBlobField: the same, in a binary column (the search documents) --------------
+
+
+def stored_bytes(pk: int) -> bytes:
+    """A search document as the database holds it: read through a plain BinaryField."""
+    raw = EntrySearchText.objects.filter(pk=pk).values_list(Cast("text", BinaryField()), flat=True)
+    return bytes(raw.get())
+
+
+def test_a_text_in_a_binary_column_is_sealed_without_base64_and_reads_back(user, entry):
+    EntrySearchText.objects.create(
+        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
+    )
+
+    raw = stored_bytes(entry.pk)
+    assert raw.startswith(crypto.PREFIX.encode()) and b"quiet" not in raw
+    # The owner's id, the nonce, then AES-GCM's ciphertext and tag: no base64 around them.
+    assert len(raw) == len(crypto.PREFIX) + 8 + crypto.NONCE_BYTES + len("a quiet note") + 16
+    assert EntrySearchText.objects.get(pk=entry.pk).text == "a quiet note"
+
+
+def test_a_binary_sealed_text_whose_key_is_gone_reads_as_unreadable_and_saves_back(user, entry):
+    EntrySearchText.objects.create(
+        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
+    )
+    before = stored_bytes(entry.pk)
+    DataKey.objects.filter(owner_id=user.pk).delete()
+    store.cache_clear()
+
+    document = EntrySearchText.objects.get(pk=entry.pk)
+    assert isinstance(document.text, Unreadable)
+    document.save()
+    assert stored_bytes(entry.pk) == before
+
+
+def test_the_database_cannot_match_a_binary_sealed_text(user, entry):
+    with pytest.raises((EncryptionOwnerUnknown, FieldError)):
+        list(EntrySearchText.objects.filter(text="a quiet note"))
+    with pytest.raises(FieldError):
+        list(EntrySearchText.objects.filter(text__contains="quiet"))
