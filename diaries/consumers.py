@@ -223,6 +223,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         and saves nothing new.
         """
         request_id = protocol.request_id(message)
+        replace_edit = protocol.replace_edit(message)
 
         def prepare() -> tuple[Generation | None, DiaryEntry | None]:  # one trip to the thread
             if request_id:
@@ -235,7 +236,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         if repeat is not None:
             await self.attach(repeat.entry)
             return
-        await self.start(entry, request_id)
+        await self.start(entry, request_id, replace_edit=replace_edit)
 
     async def action_watch(self, message: dict[str, Any]) -> None:
         """Attach: the text so far, then the live rest."""
@@ -288,10 +289,12 @@ class DiaryConsumer(AsyncWebsocketConsumer):
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def start(self, entry: DiaryEntry, request_id: str | None) -> None:
+    async def start(
+        self, entry: DiaryEntry, request_id: str | None, *, replace_edit: bool = False
+    ) -> None:
         """Start writing `entry`. A new entry (not saved yet) is saved by the start, only when
-        it is accepted: a refusal (quota, running limit) saves nothing and the notes stay in the
-        client's form."""
+        it is accepted: a refusal (quota, running limit, the owner's own text without
+        `replace_edit`) saves nothing and the notes stay in the client's form."""
         watch: Watch | None = None
 
         async def join_new(saved: DiaryEntry) -> None:  # before the runner's first frame
@@ -307,6 +310,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 entry=entry,
                 request_id=request_id,
                 before_run=join_new if new else None,
+                replace_edit=replace_edit,
             )
         except Busy as exc:
             await self.send_error(exc.code, exc.message, entry=exc.entry)

@@ -35,5 +35,9 @@ class QuotaExceeded(DiaryError):
     code = "quota_exceeded"
 
 
+class ReplacesEdit(DiaryError):
+    """Writing the entry again would replace the owner's own text, and they did not say so."""
+
+
 class AlreadyReported(DiaryError):
     """The person has an open report of this entry already."""

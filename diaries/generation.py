@@ -384,8 +384,10 @@ class Hub:
         request_id: str | None = None,
         writer: Writer | None = None,
         before_run: Callable[[DiaryEntry], Awaitable[None]] | None = None,
+        replace_edit: bool = False,
     ) -> generations.StartResult:
-        """Start writing `entry` in this process (raises DiaryError on refusal).
+        """Start writing `entry` in this process (raises DiaryError on refusal; `replace_edit`:
+        the owner agreed to replace their own text).
 
         `before_run(entry)` is awaited once the start is saved and before the runner sends
         anything: a socket that starts a new entry joins its group there, so it misses no frame.
@@ -399,6 +401,7 @@ class Hub:
             writer_name=writer.name,
             model_name=writer.model,
             owner_channel=self.channel,
+            replace_edit=replace_edit,
         )
         if result.created:
             # A writer that keeps everything in this process (the offline one) needs no

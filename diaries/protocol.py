@@ -61,6 +61,14 @@ def request_id(message: dict[str, Any]) -> str | None:
     return value
 
 
+def replace_edit(message: dict[str, Any]) -> bool:
+    """Whether a `generate` may replace the entry's text when it is the owner's own."""
+    value = message.get("replace_edit", False)
+    if not isinstance(value, bool):
+        raise bad("'replace_edit' must be true or false.")
+    return value
+
+
 def inputs(message: dict[str, Any]) -> dict[str, str]:
     """The entry inputs of a `generate`, as strings for EntryInputsForm."""
     data: dict[str, str] = {}
