@@ -183,7 +183,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"action_{message['action']}")
             await handler(message)
         except DiaryError as exc:
-            await self.send_error(exc.code, exc.message, entry=exc.entry or entry)
+            fields = getattr(exc, "fields", None)
+            await self.send_error(exc.code, exc.message, entry=exc.entry or entry, fields=fields)
         except DiaryEntry.DoesNotExist:
             await self.send_error("not_found", "There is no such entry of yours.", entry=entry)
         except (OperationalError, InterfaceError) as exc:
@@ -423,11 +424,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         )
         form = EntryInputsForm(data=data)
         if not form.is_valid():
-            problems = "; ".join(
-                f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
-                for name, errors in form.errors.items()
-            )
-            raise protocol.bad(problems)
+            raise protocol.invalid(form.errors)
         return entry_build(user=self.user, **form.cleaned_data)
 
     def _gate(self) -> tuple[bool, bool]:
@@ -463,10 +460,14 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=json.dumps(content, ensure_ascii=False))
 
-    async def send_error(self, code: str, message: str, *, entry: int | None = None) -> None:
+    async def send_error(
+        self, code: str, message: str, *, entry: int | None = None, fields: dict | None = None
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if entry is not None:
             frame["entry"] = entry
+        if fields:
+            frame["fields"] = fields
         await self.send_json(frame)
 
     # --- server events (channel layer) -------------------------------------------------------

@@ -19,6 +19,14 @@ class DiaryError(Exception):
         self.entry = entry
 
 
+class InvalidInputs(DiaryError):
+    """Inputs a form refused; `fields` maps each field (or "__all__") to its messages."""
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 class NotFound(DiaryError):
     code = "not_found"
 

@@ -51,7 +51,11 @@ def writer_request_for(
 ) -> tuple[WriterRequest, Restorer | None]:
     """What the writer is asked, and the restorer of its stream when names are kept from it:
     the listed names in the notes are placeholders in the request, names again in the text."""
-    hidden = pseudonymise(entry.inputs(), private_names, keys=DiaryEntry.NOTE_FIELDS)
+    inputs = entry.inputs()
+    if not any(inputs[name].strip() for name in DiaryEntry.NOTE_FIELDS):
+        # An entry written by hand has no notes: the model writes (polishes) from its text.
+        inputs["notes"] = entry.text
+    hidden = pseudonymise(inputs, private_names, keys=DiaryEntry.NOTE_FIELDS)
     request = WriterRequest(
         **hidden.fields,
         messages=build_messages(**hidden.fields, placeholders=hidden.placeholders),

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .exceptions import DiaryError
+from .exceptions import DiaryError, InvalidInputs
 from .models import DiaryEntry
 
 ACTIONS = ("generate", "sendmessage", "watch", "cancel")
@@ -24,6 +24,17 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 def bad(message: str, *, entry: int | None = None) -> DiaryError:
     """A `bad_request` refusal, to raise."""
     return DiaryError(message, entry=entry)
+
+
+def invalid(errors: dict[str, list[str]]) -> InvalidInputs:
+    """A `bad_request` for inputs the form refused: the message names every problem, and
+    `fields` (in the error frame) says which field each is about, so the page marks them."""
+    fields = {name: [str(error) for error in messages] for name, messages in errors.items()}
+    message = "; ".join(
+        f"{name}: {' '.join(messages)}" if name != "__all__" else " ".join(messages)
+        for name, messages in fields.items()
+    )
+    return InvalidInputs(message, fields=fields)
 
 
 def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:

@@ -1,12 +1,16 @@
-"""The socket never replaces the owner's own text without being told to (`replace_edit`)."""
+"""The socket and the person's own words: never replaced without `replace_edit`, written (or
+polished) from when there are no notes, and refused notes named field by field."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from channels.db import database_sync_to_async
+from django.utils import timezone
 
 from diaries.models import DiaryEntry, Generation
-from diaries.services.entries import entry_update_text
+from diaries.services.entries import entry_update_text, entry_write_by_hand
 from tests.support.factories import make_entry, make_user
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
@@ -74,3 +78,33 @@ async def test_replace_edit_must_be_a_boolean(scripted, socket_for, value):
     error = await ws.until("error")
     assert error["code"] == "bad_request" and "replace_edit" in error["message"]
     assert await db(generation_count, entry.pk) == 0
+
+
+async def test_the_model_writes_a_hand_written_entry_from_its_words(scripted, socket_for):
+    writer = scripted(pieces=["Polished."])
+    user = await db(make_user)
+    entry = await db(
+        entry_write_by_hand,
+        user=user,
+        text="Walked to the lighthouse; the fog horn kept time.",
+        date=timezone.localdate(),
+    )
+    ws = await socket_for(user)
+    await ws.send({"action": "generate", "entry": entry.pk, "replace_edit": True})
+    assert (await ws.until("done", entry=entry.pk))["text"] == "Polished."
+    assert "the fog horn kept time" in json.dumps(writer.calls[0].messages)
+
+
+async def test_refused_notes_are_named_field_by_field(scripted, socket_for):
+    writer = scripted(pieces=["x"])
+    user = await db(make_user)
+    ws = await socket_for(user)
+    await ws.send({"action": "generate", "morning": " ", "afternoon": "", "tone": "loud"})
+    error = await ws.until("error")
+    assert error["code"] == "bad_request" and "entry" not in error
+    assert error["fields"]["morning"] == [
+        "Write at least a few words about your morning, afternoon or evening."
+    ]
+    assert set(error["fields"]) == {"morning", "tone"}
+    assert "morning:" in error["message"]  # still readable by a client that ignores `fields`
+    assert not writer.calls
