@@ -8,9 +8,9 @@ from diaries.worddiff import Piece, word_diff
 def test_a_changed_word_is_removed_then_added_and_the_rest_kept():
     assert word_diff("The cat sat.", "The dog sat.") == [
         Piece("same", "The "),
-        Piece("removed", "cat "),
-        Piece("added", "dog "),
-        Piece("same", "sat."),
+        Piece("removed", "cat"),
+        Piece("added", "dog"),
+        Piece("same", " sat."),
     ]
 
 
@@ -32,3 +32,12 @@ def test_japanese_is_compared_character_by_character():
 
 def test_identical_texts_have_no_changes():
     assert [p.op for p in word_diff("Same words.", "Same words.")] == ["same"]
+
+
+def test_a_changed_run_of_words_is_one_removal_and_one_addition():
+    assert word_diff("I ran a b c home.", "I ran x y z home.") == [
+        Piece("same", "I ran "),
+        Piece("removed", "a b c"),
+        Piece("added", "x y z"),
+        Piece("same", " home."),
+    ]

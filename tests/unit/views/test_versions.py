@@ -60,7 +60,7 @@ def test_each_version_shows_its_word_changes_to_the_current_text_escaped(signed_
     items = version_items(signed_in.get(f"/entries/{entry.pk}/history/").text)
 
     diff = items[f"generation-{first.pk}"]
-    assert "<del>cat </del><ins>dog </ins>" in diff
+    assert "The <del>cat</del><ins>dog</ins> sat" in diff
     assert "&lt;b&gt;mat&lt;/b&gt;" in diff and "<b>mat</b>" not in diff
     current = next(value for value in items.values() if "Current text" in value)
     assert "<ins>" not in current  # no changes to show against itself
@@ -78,7 +78,7 @@ def test_any_two_versions_can_be_compared_word_by_word(signed_in, user):
     ).text
 
     compared = re.search(r'data-role="compared".*?</section>', html, re.S).group(0)
-    assert "<del>Rain </del><ins>Snow </ins>all morning, then sun." in compared
+    assert "<del>Rain</del><ins>Snow</ins> all morning, then sun." in compared
 
 
 def test_restoring_says_which_text_it_replaced(signed_in, user):
