@@ -35,7 +35,7 @@ def generation_count(entry_id: int) -> int:
     return Generation.objects.filter(entry_id=entry_id).count()
 
 
-async def test_generate_on_an_edited_entry_is_refused_without_replace_edit(scripted, socket_for):
+async def test_an_edited_entry_is_rewritten_only_with_replace_edit(scripted, socket_for):
     writer = scripted(pieces=["The model's ", "words."])
     user = await db(make_user)
     entry = await db(edited_entry, user)
@@ -51,14 +51,7 @@ async def test_generate_on_an_edited_entry_is_refused_without_replace_edit(scrip
     await ws.send({"action": "watch", "entry": entry.pk})
     assert (await ws.until("snapshot"))["text"] == MY_WORDS
 
-
-async def test_generate_with_replace_edit_writes_and_keeps_the_edit_in_the_versions(
-    scripted, socket_for
-):
-    scripted(pieces=["The model's ", "words."])
-    user = await db(make_user)
-    entry = await db(edited_entry, user)
-    ws = await socket_for(user)
+    # With the owner's yes it is written, and the edit stays in the versions.
     await ws.send({"action": "generate", "entry": entry.pk, "replace_edit": True})
     await ws.until("started", entry=entry.pk)
     done = await ws.until("done", entry=entry.pk)
