@@ -58,6 +58,9 @@ def entry_history(request: HttpRequest, pk: int) -> HttpResponse:
     ]
     by_key = {version["key"]: version for version in versions}
     first, second = by_key.get(request.GET.get("a", "")), by_key.get(request.GET.get("b", ""))
+    # The form offers, unless asked otherwise, the newest other version against the current.
+    current_key = next((v["key"] for v in versions if v["is_current"]), "")
+    other_key = next((v["key"] for v in versions if not v["is_current"]), "")
     compared = None
     if first and second:
         compared = {
@@ -72,7 +75,10 @@ def entry_history(request: HttpRequest, pk: int) -> HttpResponse:
             "entry": entry,
             "versions": versions,
             "compared": compared,
-            "selected": (request.GET.get("a", ""), request.GET.get("b", "")),
+            "selected": (
+                first["key"] if first else other_key,
+                second["key"] if second else current_key,
+            ),
             "is_generating": entry.status == GenerationStatus.GENERATING,
         },
     )

@@ -253,7 +253,7 @@ function start(root) {
   function showWriter(source) {
     if (!el.writerLine || !source) return;
     el.writerLine.textContent = source.textContent;
-    el.writerLine.hidden = !source.textContent.trim();
+    el.writerLine.closest(".writer-name").hidden = !source.textContent.trim();
   }
 
   // --- errors on the fields (the notes the form refused) -----------------------------------------

@@ -94,3 +94,16 @@ def test_restoring_says_which_text_it_replaced(signed_in, user):
     assert "“My version, with a detail I care about.”" in message
     entry.refresh_from_db()
     assert entry.text == "The model's version."
+
+
+def test_the_compare_form_offers_the_previous_version_against_the_current(signed_in, user):
+    entry = make_entry(user)
+    first = generated(entry, "First words.")
+    second = generated(entry, "Second words.")
+
+    html = signed_in.get(f"/entries/{entry.pk}/history/").text
+
+    a = re.search(r'<select id="compare-a".*?</select>', html, re.S).group(0)
+    b = re.search(r'<select id="compare-b".*?</select>', html, re.S).group(0)
+    assert f'value="generation-{first.pk}" selected' in a
+    assert f'value="generation-{second.pk}" selected' in b
