@@ -183,7 +183,8 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, f"action_{message['action']}")
             await handler(message)
         except DiaryError as exc:
-            await self.send_error(exc.code, exc.message, entry=exc.entry or entry)
+            fields = getattr(exc, "fields", None)
+            await self.send_error(exc.code, exc.message, entry=exc.entry or entry, fields=fields)
         except DiaryEntry.DoesNotExist:
             await self.send_error("not_found", "There is no such entry of yours.", entry=entry)
         except (OperationalError, InterfaceError) as exc:
@@ -223,6 +224,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         and saves nothing new.
         """
         request_id = protocol.request_id(message)
+        replace_edit = protocol.replace_edit(message)
 
         def prepare() -> tuple[Generation | None, DiaryEntry | None]:  # one trip to the thread
             if request_id:
@@ -235,7 +237,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         if repeat is not None:
             await self.attach(repeat.entry)
             return
-        await self.start(entry, request_id)
+        await self.start(entry, request_id, replace_edit=replace_edit)
 
     async def action_watch(self, message: dict[str, Any]) -> None:
         """Attach: the text so far, then the live rest."""
@@ -288,10 +290,12 @@ class DiaryConsumer(AsyncWebsocketConsumer):
 
     # --- helpers -----------------------------------------------------------------------------
 
-    async def start(self, entry: DiaryEntry, request_id: str | None) -> None:
+    async def start(
+        self, entry: DiaryEntry, request_id: str | None, *, replace_edit: bool = False
+    ) -> None:
         """Start writing `entry`. A new entry (not saved yet) is saved by the start, only when
-        it is accepted: a refusal (quota, running limit) saves nothing and the notes stay in the
-        client's form."""
+        it is accepted: a refusal (quota, running limit, the owner's own text without
+        `replace_edit`) saves nothing and the notes stay in the client's form."""
         watch: Watch | None = None
 
         async def join_new(saved: DiaryEntry) -> None:  # before the runner's first frame
@@ -307,6 +311,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
                 entry=entry,
                 request_id=request_id,
                 before_run=join_new if new else None,
+                replace_edit=replace_edit,
             )
         except Busy as exc:
             await self.send_error(exc.code, exc.message, entry=exc.entry)
@@ -419,11 +424,7 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         )
         form = EntryInputsForm(data=data)
         if not form.is_valid():
-            problems = "; ".join(
-                f"{name}: {' '.join(errors)}" if name != "__all__" else " ".join(errors)
-                for name, errors in form.errors.items()
-            )
-            raise protocol.bad(problems)
+            raise protocol.invalid(form.errors)
         return entry_build(user=self.user, **form.cleaned_data)
 
     def _gate(self) -> tuple[bool, bool]:
@@ -459,10 +460,14 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=json.dumps(content, ensure_ascii=False))
 
-    async def send_error(self, code: str, message: str, *, entry: int | None = None) -> None:
+    async def send_error(
+        self, code: str, message: str, *, entry: int | None = None, fields: dict | None = None
+    ) -> None:
         frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
         if entry is not None:
             frame["entry"] = entry
+        if fields:
+            frame["fields"] = fields
         await self.send_json(frame)
 
     # --- server events (channel layer) -------------------------------------------------------

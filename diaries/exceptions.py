@@ -19,6 +19,14 @@ class DiaryError(Exception):
         self.entry = entry
 
 
+class InvalidInputs(DiaryError):
+    """Inputs a form refused; `fields` maps each field (or "__all__") to its messages."""
+
+    def __init__(self, message: str, *, fields: dict[str, list[str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
 class NotFound(DiaryError):
     code = "not_found"
 
@@ -33,6 +41,10 @@ class RateLimited(DiaryError):
 
 class QuotaExceeded(DiaryError):
     code = "quota_exceeded"
+
+
+class ReplacesEdit(DiaryError):
+    """Writing the entry again would replace the owner's own text, and they did not say so."""
 
 
 class AlreadyReported(DiaryError):

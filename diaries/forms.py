@@ -42,9 +42,13 @@ class EntryInputsForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if not any((cleaned.get(name) or "").strip() for name in NOTE_FIELDS):
-            raise forms.ValidationError(
-                _("Write at least a few words about your morning, afternoon or evening."),
-                code="empty",
+            # On the first note, where the person starts writing: the page marks and focuses it.
+            self.add_error(
+                "morning",
+                forms.ValidationError(
+                    _("Write at least a few words about your morning, afternoon or evening."),
+                    code="empty",
+                ),
             )
         return cleaned
 
@@ -60,6 +64,27 @@ class EntryTextForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _limit(self.fields["text"], settings.DIARY_MAX_TEXT_CHARS)
+
+
+class EntryOwnTextForm(forms.ModelForm):
+    """A new entry written by hand: the text itself, no notes, no model."""
+
+    class Meta:
+        model = DiaryEntry
+        fields = ("date", "text", "tone", "language")
+        widgets = {
+            "date": forms.DateInput(attrs={"type": "date"}),
+            "text": forms.Textarea(attrs={"rows": 16}),
+        }
+        labels = {"text": _("Your entry")}
+        help_texts = {"text": ""}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _limit(self.fields["text"], settings.DIARY_MAX_TEXT_CHARS)
+        self.fields["text"].required = True
+        self.fields["text"].error_messages["required"] = _("Write your entry here first.")
+        self.fields["tone"].help_text = _("Used if you later ask Nikki to write it.")
 
 
 # --- Calendar, search, history, export, settings, account ---------------------------------------

@@ -51,7 +51,11 @@ def writer_request_for(
 ) -> tuple[WriterRequest, Restorer | None]:
     """What the writer is asked, and the restorer of its stream when names are kept from it:
     the listed names in the notes are placeholders in the request, names again in the text."""
-    hidden = pseudonymise(entry.inputs(), private_names, keys=DiaryEntry.NOTE_FIELDS)
+    inputs = entry.inputs()
+    if not any(inputs[name].strip() for name in DiaryEntry.NOTE_FIELDS):
+        # An entry written by hand has no notes: the model writes (polishes) from its text.
+        inputs["notes"] = entry.text
+    hidden = pseudonymise(inputs, private_names, keys=DiaryEntry.NOTE_FIELDS)
     request = WriterRequest(
         **hidden.fields,
         messages=build_messages(**hidden.fields, placeholders=hidden.placeholders),
@@ -384,8 +388,10 @@ class Hub:
         request_id: str | None = None,
         writer: Writer | None = None,
         before_run: Callable[[DiaryEntry], Awaitable[None]] | None = None,
+        replace_edit: bool = False,
     ) -> generations.StartResult:
-        """Start writing `entry` in this process (raises DiaryError on refusal).
+        """Start writing `entry` in this process (raises DiaryError on refusal; `replace_edit`:
+        the owner agreed to replace their own text).
 
         `before_run(entry)` is awaited once the start is saved and before the runner sends
         anything: a socket that starts a new entry joins its group there, so it misses no frame.
@@ -399,6 +405,7 @@ class Hub:
             writer_name=writer.name,
             model_name=writer.model,
             owner_channel=self.channel,
+            replace_edit=replace_edit,
         )
         if result.created:
             # A writer that keeps everything in this process (the offline one) needs no

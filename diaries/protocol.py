@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .exceptions import DiaryError
+from .exceptions import DiaryError, InvalidInputs
 from .models import DiaryEntry
 
 ACTIONS = ("generate", "sendmessage", "watch", "cancel")
@@ -24,6 +24,17 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 def bad(message: str, *, entry: int | None = None) -> DiaryError:
     """A `bad_request` refusal, to raise."""
     return DiaryError(message, entry=entry)
+
+
+def invalid(errors: dict[str, list[str]]) -> InvalidInputs:
+    """A `bad_request` for inputs the form refused: the message names every problem, and
+    `fields` (in the error frame) says which field each is about, so the page marks them."""
+    fields = {name: [str(error) for error in messages] for name, messages in errors.items()}
+    message = "; ".join(
+        f"{name}: {' '.join(messages)}" if name != "__all__" else " ".join(messages)
+        for name, messages in fields.items()
+    )
+    return InvalidInputs(message, fields=fields)
 
 
 def parse(text: str | None, binary: bytes | None) -> dict[str, Any]:
@@ -58,6 +69,14 @@ def request_id(message: dict[str, Any]) -> str | None:
         return None
     if not isinstance(value, str) or not REQUEST_ID.match(value):
         raise bad("'request_id' must be 1 to 64 letters, digits or -_.: characters.")
+    return value
+
+
+def replace_edit(message: dict[str, Any]) -> bool:
+    """Whether a `generate` may replace the entry's text when it is the owner's own."""
+    value = message.get("replace_edit", False)
+    if not isinstance(value, bool):
+        raise bad("'replace_edit' must be true or false.")
     return value
 
 

@@ -201,6 +201,17 @@ def entry_history(*, entry: DiaryEntry) -> list[Generation | EntryEdit]:
     return items
 
 
+def entry_current_version(
+    *, entry: DiaryEntry, history: list[Generation | EntryEdit] | None = None
+) -> Generation | EntryEdit | None:
+    """The one version whose text the entry shows: the newest with that text (a restored
+    version is recorded as a new edit, so it is the newest), or None when none has it."""
+    if not entry.text:
+        return None
+    items = entry_history(entry=entry) if history is None else history
+    return next((item for item in items if item.text == entry.text), None)
+
+
 # --- Calendar, search, history, export ----------------------------------------------------------
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import version_views, views
 
 app_name = "diaries"
 
@@ -15,10 +15,10 @@ urlpatterns = [
     path("calendar/", views.calendar_month, name="calendar"),
     path("calendar/<int:year>/<int:month>/", views.calendar_month, name="calendar_month"),
     path("search/", views.entries_search, name="search"),
-    path("entries/<int:pk>/history/", views.entry_history, name="entry_history"),
+    path("entries/<int:pk>/history/", version_views.entry_history, name="entry_history"),
     path(
         "entries/<int:pk>/history/<str:kind>/<int:version>/restore/",
-        views.entry_restore,
+        version_views.entry_restore,
         name="entry_restore",
     ),
     path("export/markdown/", views.export_markdown, name="export_markdown"),

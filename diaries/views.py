@@ -15,7 +15,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -33,11 +32,19 @@ from .exceptions import AlreadyReported, DiaryError, RateLimited
 from .forms import (
     AccountDeleteForm,
     EntryInputsForm,
+    EntryOwnTextForm,
     EntryTextForm,
     SearchForm,
     SettingsForm,
 )
-from .models import DiaryEntry, Generation, GenerationStatus, Language, Report, Tone
+from .models import (
+    OWNER_WRITER,
+    DiaryEntry,
+    GenerationStatus,
+    Language,
+    Report,
+    Tone,
+)
 from .services import accounts, entries, sharing
 from .writer_settings import writer_from_settings
 
@@ -74,6 +81,8 @@ def entry_new(request: HttpRequest) -> HttpResponse:
         "tone": profile.default_tone,
         "language": profile.default_language or Language.from_code(get_language()),
     }
+    if request.GET.get("mode") == "own" or request.POST.get("form") == "own":
+        return _entry_new_own(request, initial)
     form = EntryInputsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         entry = entries.entry_create(user=request.user, **form.cleaned_data)
@@ -83,18 +92,40 @@ def entry_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _entry_new_own(request: HttpRequest, initial: dict) -> HttpResponse:
+    """ "Write it myself": a plain editor, no model; the model can be asked later."""
+    form = EntryOwnTextForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        entry = entries.entry_write_by_hand(user=request.user, **form.cleaned_data)
+        messages.success(
+            request,
+            _("Your entry is saved, in your own words. Nikki can write or polish it later."),
+        )
+        return redirect(entry)
+    return render(request, "diaries/entry_new_own.html", {"form": form})
+
+
 @require_GET
 @login_required
 def entry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
     state = selectors.entry_state(entry=entry)
+    is_generating = state.status == GenerationStatus.GENERATING
+    # Who is writing the text now (the running generation's writer), else who would.
+    running = selectors.generation_running(entry_id=entry.pk) if is_generating else None
     return render(
         request,
         "diaries/entry_detail.html",
         {
             "entry": entry,
             "state": state,
-            "is_generating": state.status == GenerationStatus.GENERATING,
+            "is_generating": is_generating,
+            "own_text": entry.writer == OWNER_WRITER,
+            "writer_now": (
+                {"name": running.writer, "model": running.model_name}
+                if running
+                else writer_from_settings()
+            ),
             "history": selectors.entry_history(entry=entry),
             "autostart": request.GET.get("write") == "1" and entry.status == "draft",
         },
@@ -269,52 +300,6 @@ def entries_search(request: HttpRequest) -> HttpResponse:
         results = selectors.entries_search(user=request.user, query=query)
         page = Paginator(results, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "diaries/search.html", {"form": form, "query": query, "page": page})
-
-
-@require_GET
-@login_required
-def entry_history(request: HttpRequest, pk: int) -> HttpResponse:
-    """Every generation and edit of an entry, each readable and restorable."""
-    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
-    versions = [
-        {
-            "item": item,
-            "kind": "generation" if isinstance(item, Generation) else "edit",
-            "at": item.started_at if isinstance(item, Generation) else item.created_at,
-            "is_current": item.text == entry.text,
-        }
-        for item in selectors.entry_history(entry=entry)
-    ]
-    return render(
-        request,
-        "diaries/entry_history.html",
-        {
-            "entry": entry,
-            "versions": versions,
-            "is_generating": entry.status == GenerationStatus.GENERATING,
-        },
-    )
-
-
-@require_POST
-@login_required
-def entry_restore(request: HttpRequest, pk: int, kind: str, version: int) -> HttpResponse:
-    """Make an earlier version the entry's text (recorded as a new edit: nothing is lost)."""
-    entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
-    try:
-        item = selectors.entry_version_get(entry=entry, kind=kind, version_id=version)
-    except ObjectDoesNotExist:
-        raise Http404 from None
-    try:
-        entries.entry_restore_version(entry=entry, version=item)
-    except DiaryError as exc:
-        messages.error(request, exc.message)
-        return redirect("diaries:entry_history", pk=entry.pk)
-    messages.success(
-        request,
-        _("That version is the entry's text again. The text it replaced is kept in the history."),
-    )
-    return redirect(entry)
 
 
 def _download(content: str, *, content_type: str, filename: str) -> HttpResponse:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from ..exceptions import Busy, DiaryError, NotFound
 from ..models import (
+    OWNER_WRITER,
     DiaryEntry,
     EntryEdit,
     EntryStatus,
@@ -50,6 +51,25 @@ def entry_create(**inputs) -> DiaryEntry:
     """Save a new entry's inputs (the page's form; `entry_build` takes the same arguments)."""
     entry = entry_build(**inputs)
     entry.save(force_insert=True)
+    return entry
+
+
+@transaction.atomic
+def entry_write_by_hand(
+    *, user, text: str, date: dt.date, tone: str = Tone.PLAIN, language: str = Language.ENGLISH
+) -> DiaryEntry:
+    """A new entry the owner wrote themselves, with no model: their text is the entry's, and
+    the first of its versions. The model can be asked later to write it (from this text)."""
+    entry = DiaryEntry.objects.create(
+        owner=user,
+        date=date,
+        tone=tone,
+        language=language,
+        text=text,
+        writer=OWNER_WRITER,
+        status=EntryStatus.EDITED,
+    )
+    EntryEdit.objects.create(entry=entry, text=text, previous_text="")
     return entry
 
 

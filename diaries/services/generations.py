@@ -25,8 +25,8 @@ from keystore.fields import Sealed, seal
 
 from .. import realtime, selectors
 from ..checkers.base import CheckerError, Verdict
-from ..exceptions import Busy, DiaryError, RateLimited
-from ..models import DiaryEntry, EntryStatus, Generation, GenerationStatus
+from ..exceptions import Busy, DiaryError, RateLimited, ReplacesEdit
+from ..models import OWNER_WRITER, DiaryEntry, EntryStatus, Generation, GenerationStatus
 from ..realtime import events
 from .checks import entry_check_apply
 from .usage import usage_generation_take, usage_tokens_add
@@ -55,12 +55,15 @@ def generation_start(
     model_name: str,
     request_id: str | None = None,
     owner_channel: str = "",
+    replace_edit: bool = False,
 ) -> StartResult:
     """Start a generation of `entry`, atomically: one running generation per entry.
 
-    Raises Busy when one is already running (guarantee 2), QuotaExceeded past the daily limit,
-    RateLimited when the user already has too many entries being written. A repeated
-    `request_id` returns the existing generation and starts nothing.
+    Raises Busy when one is already running (guarantee 2), ReplacesEdit when the entry's text
+    is the owner's own and `replace_edit` is not set (the person's words are never replaced
+    without asking), QuotaExceeded past the daily limit, RateLimited when the user already has
+    too many entries being written. A repeated `request_id` returns the existing generation and
+    starts nothing.
 
     A new `entry` (unsaved, from entry_build) is saved here, only when the start is accepted:
     a refused start saves nothing, an accepted one saves the inputs before any model call
@@ -90,6 +93,14 @@ def generation_start(
             try:
                 if running.get("this_entry"):
                     raise Busy(_("This entry is already being written."), entry=locked.pk)
+                if not new and locked.writer == OWNER_WRITER and not replace_edit:
+                    raise ReplacesEdit(
+                        _(
+                            "This entry's text is your own. Writing it again replaces your text "
+                            '(it stays in the versions): confirm with "replace_edit": true.'
+                        ),
+                        entry=locked.pk,
+                    )
                 if running["total"] >= settings.DIARY_MAX_RUNNING_PER_USER:
                     raise RateLimited(
                         _("You already have %(n)d entries being written. Wait for one to finish.")

@@ -326,7 +326,8 @@ def test_calendar_search_history_and_export_by_keyboard_and_mouse(new_context, s
     versions.nth(1).get_by_role("button", name="Restore this version").click()
     page.wait_for_url(re.compile(rf"/entries/{entry_id}/$"))
     assert output_text(page) == "Worked on the budget. Dinner with Ken. Early night."
-    assert "is the entry's text again" in page.locator(".messages").inner_text()
+    restored = page.locator(".messages").inner_text()
+    assert "It replaced your text of" in restored and "“My own words about the budget" in restored
     assert server.entry(entry_id) == ("edited", output_text(page))
 
     # Export: both downloads carry the diary.

@@ -29,6 +29,15 @@ function start(root) {
     entryStatus: $("entry-status"),
     entryLinks: $("entry-links"),
     entryLink: $("entry-link"),
+    heading: $("heading"),
+    lead: $("lead"),
+    notesSummary: $("notes-summary"),
+    writerLine: $("writer-line"),
+    writerNow: $("writer-now"),
+    writerSaved: $("writer-saved"),
+    confirm: $("confirm-replace"),
+    confirmYes: $("confirm-replace-yes"),
+    confirmNo: $("confirm-replace-no"),
   };
   const stringsElement = document.getElementById("diary-strings");
   const strings = stringsElement?.dataset ?? {};
@@ -52,6 +61,10 @@ function start(root) {
     lastInputs: null,
     resyncAt: 0,
     progressAt: 0,
+    // The entry's text is the owner's own: writing it again asks first, then says so
+    // (`replace_edit`), for this page's later retries too.
+    ownText: root.dataset.ownText === "true",
+    replaceConfirmed: false,
   };
 
   // --- rendering: at most one DOM update per animation frame ----------------------------------
@@ -194,16 +207,109 @@ function start(root) {
       // A reload now resumes on the entry's own page.
       history.replaceState(null, "", url);
       if (el.entryLink) el.entryLink.href = url;
+      for (const link of root.querySelectorAll("[data-entry-path]")) {
+        link.href = url + link.dataset.entryPath;
+      }
       if (el.entryLinks) el.entryLinks.hidden = false;
       if (el.write) el.write.textContent = t("regenerate", "Regenerate");
+      becomeEntryPage();
     }
     updateButtons();
   }
 
+  function becomeEntryPage() {
+    // The new-entry page is now this entry's page: its date as the heading, the notes shown
+    // as they were sent instead of a greyed-out form.
+    const inputs = state.lastInputs || {};
+    const date = inputs.date ? new Date(`${inputs.date}T00:00:00`) : null;
+    if (el.heading && date && !Number.isNaN(date.getTime())) {
+      const time = document.createElement("time");
+      time.dateTime = inputs.date;
+      time.textContent = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+        dateStyle: "long",
+      }).format(date);
+      el.heading.replaceChildren(time);
+      document.title = `${time.textContent} · ${document.title.split(" · ").slice(1).join(" · ")}`;
+    }
+    if (el.lead) el.lead.hidden = true;
+    if (el.inputs) el.inputs.hidden = true;
+    if (el.notesSummary) {
+      const list = el.notesSummary.querySelector("dl");
+      list.replaceChildren();
+      for (const name of ["morning", "afternoon", "evening", "notes"]) {
+        if (!inputs[name]?.trim()) continue;
+        const term = document.createElement("dt");
+        term.textContent = root.querySelector(`label[for="id_${name}"]`)?.textContent ?? name;
+        const detail = document.createElement("dd");
+        detail.textContent = inputs[name];
+        list.append(term, detail);
+      }
+      el.notesSummary.hidden = false;
+    }
+  }
+
+  // --- the writer line: who wrote the text shown -------------------------------------------------
+
+  function showWriter(source) {
+    if (!el.writerLine || !source) return;
+    el.writerLine.textContent = source.textContent;
+    el.writerLine.closest(".writer-name").hidden = !source.textContent.trim();
+  }
+
+  // --- errors on the fields (the notes the form refused) -----------------------------------------
+
+  function clearFieldErrors() {
+    for (const list of root.querySelectorAll("[data-field-error]")) list.remove();
+    for (const field of root.querySelectorAll("[aria-invalid=true]")) {
+      field.removeAttribute("aria-invalid");
+      const ids = (field.getAttribute("aria-describedby") || "")
+        .split(" ")
+        .filter((id) => id && !id.endsWith("_error"));
+      if (ids.length) field.setAttribute("aria-describedby", ids.join(" "));
+      else field.removeAttribute("aria-describedby");
+    }
+  }
+
+  function showFieldErrors(fields) {
+    clearFieldErrors();
+    let first = null;
+    for (const [name, messages] of Object.entries(fields)) {
+      const field = name === "__all__" ? null : root.querySelector(`#id_${name}`);
+      const list = document.createElement("ul");
+      list.className = "errorlist";
+      list.dataset.fieldError = name;
+      for (const message of messages) {
+        const item = document.createElement("li");
+        item.textContent = message;
+        list.append(item);
+      }
+      if (!field) {
+        list.setAttribute("role", "alert");
+        el.form.prepend(list);
+        continue;
+      }
+      list.id = `id_${name}_error`;
+      field.before(list);
+      field.setAttribute("aria-invalid", "true");
+      const described = (field.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      field.setAttribute("aria-describedby", [...described, list.id].join(" "));
+      first ??= field;
+    }
+    first?.focus();
+  }
+
   function finish(status, { message, finishReason } = {}) {
+    const ran = state.streaming; // a generation ended here (not a finished entry's snapshot)
     state.streaming = false;
     setWriting(false);
     setEntryStatus(status);
+    if (ran && (status === "done" || (status === "cancelled" && text))) {
+      state.ownText = false; // the model's text now: the next Regenerate replaces no edit
+      root.dataset.ownText = "false";
+      showWriter(el.writerNow);
+    } else if (ran) {
+      showWriter(el.writerSaved); // the text shown is still what it was
+    }
     if (status === "done") {
       announce(t("done", "Done"));
       hideError();
@@ -283,6 +389,9 @@ function start(root) {
     const message = { action: "generate", request_id: requestId() };
     if (state.entry !== null) message.entry = state.entry;
     else Object.assign(message, inputs || state.lastInputs);
+    if (state.entry !== null && state.ownText && state.replaceConfirmed) {
+      message.replace_edit = true;
+    }
     state.pending = message;
     hideError();
     showNote("");
@@ -314,6 +423,7 @@ function start(root) {
       state.streaming = true;
       setText("");
       hideError();
+      showWriter(el.writerNow);
       setWriting(true);
       announce(t("writing", "Writing…"));
     },
@@ -375,6 +485,14 @@ function start(root) {
       }
       const refused = state.pending !== null || REFUSALS.has(frame.code);
       state.pending = null;
+      if (frame.fields && el.form && state.entry === null) {
+        // The notes were refused: say so on the fields; nothing failed that Retry would mend.
+        showFieldErrors(frame.fields);
+        announce(`${t("errorPrefix", "Error:")} ${Object.values(frame.fields).flat().join(" ")}`);
+        state.streaming = false;
+        setWriting(false);
+        return;
+      }
       const message = errorText(frame.code, frame.message);
       showError(message);
       announce(`${t("errorPrefix", "Error:")} ${message}`);
@@ -411,18 +529,41 @@ function start(root) {
       event.preventDefault();
       if (state.writing) return;
       if (state.entry === null) {
+        clearFieldErrors();
         state.lastInputs = readInputs();
         generate(state.lastInputs);
       } else {
-        generate();
+        askThenGenerate();
       }
       el.output.scrollIntoView({ block: "nearest" });
     });
   } else if (el.write) {
     el.write.addEventListener("click", () => {
-      if (!state.writing) generate();
+      if (!state.writing) askThenGenerate();
     });
   }
+
+  // Nothing replaces the person's own words without asking.
+  function askThenGenerate() {
+    if (!state.ownText || state.replaceConfirmed || !el.confirm) {
+      generate();
+      return;
+    }
+    el.confirm.hidden = false;
+    el.confirmNo?.focus();
+  }
+
+  el.confirmYes?.addEventListener("click", () => {
+    state.replaceConfirmed = true;
+    el.confirm.hidden = true;
+    generate();
+    el.write?.focus();
+  });
+
+  el.confirmNo?.addEventListener("click", () => {
+    el.confirm.hidden = true;
+    el.write?.focus();
+  });
 
   el.stop?.addEventListener("click", () => {
     if (!state.writing || state.entry === null) return;
@@ -438,7 +579,7 @@ function start(root) {
     if (state.entry === null && el.form) {
       el.form.requestSubmit(); // nothing saved yet: send the form as it is now
     } else {
-      generate(); // the saved entry, with the inputs it keeps
+      askThenGenerate(); // the saved entry, with the inputs it keeps
     }
   });
 
