@@ -47,16 +47,18 @@ STOP_TIMEOUT = "timeout"
 
 
 def writer_request_for(
-    entry: DiaryEntry, *, private_names: Sequence[str] = ()
+    entry: DiaryEntry, *, private_names: Sequence[str] = (), variant: str = ""
 ) -> tuple[WriterRequest, Restorer | None]:
     """What the writer is asked, and the restorer of its stream when names are kept from it:
-    the listed names in the notes are placeholders in the request, names again in the text."""
+    the listed names in the notes are placeholders in the request, names again in the text.
+    `variant` names the attempt, so that a regeneration reads differently."""
     hidden = pseudonymise(entry.inputs(), private_names, keys=DiaryEntry.NOTE_FIELDS)
     request = WriterRequest(
         **hidden.fields,
         messages=build_messages(**hidden.fields, placeholders=hidden.placeholders),
         max_tokens=settings.DIARY_MAX_TOKENS,
         max_chars=settings.DIARY_MAX_TEXT_CHARS,
+        variant=variant,
     )
     return request, hidden.restorer() if hidden.names else None
 
@@ -410,7 +412,9 @@ class Hub:
                     user_id=result.entry.owner_id
                 )
             )
-            request, restorer = writer_request_for(result.entry, private_names=private_names)
+            request, restorer = writer_request_for(
+                result.entry, private_names=private_names, variant=str(result.generation.pk)
+            )
             if before_run is not None:
                 try:
                     await before_run(result.entry)
