@@ -5,12 +5,16 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from .models import DiaryEntry, Language, Tone
 from .pseudonyms import MAX_NAME_CHARS, MAX_NAMES, MIN_NAME_CHARS, parse_names
 
 NOTE_FIELDS = ("morning", "afternoon", "evening", "notes")
+
+# Every form's label suffix is Django's _(":"): listed here so the catalog keeps its Japanese
+# translation (a full-width colon after "日付", not an ASCII one).
+gettext_noop(":")
 
 
 def _limit(field: forms.Field, limit: int) -> None:
