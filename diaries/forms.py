@@ -91,8 +91,18 @@ def time_zone_choices() -> list[tuple[str, str]]:
 
 
 class SettingsForm(forms.Form):
-    """A person's preferences: the interface language, how entries are written, the time zone."""
+    """A person's preferences: the name on shared pages, the interface language, how entries
+    are written, the time zone."""
 
+    display_name = forms.CharField(
+        label=_("Display name"),
+        required=False,
+        max_length=80,
+        help_text=_(
+            "How the entries you share name you. Empty: “A Nikki user”. Your username is never "
+            "shown."
+        ),
+    )
     ui_language = forms.ChoiceField(
         label=_("Interface language"),
         required=False,
