@@ -13,23 +13,34 @@ SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/1
 
 .PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench bench-pages clean
 
+# pip's -qq: errors only. Its warnings (one per package and per index location a machine's pip
+# configuration names that is not there, for instance) would bury the two lines that matter.
+PIP := $(BIN)/python -m pip --disable-pip-version-check -qq
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@echo "== making a virtual environment in $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	@echo "== installing Nikki and its dependencies (pyproject.toml) into $(VENV)"
+	@$(PIP) install --upgrade pip
+	@$(PIP) install -e '.[dev]'
+	@touch $@
 
 install: $(VENV)/.installed
 
+# MIGRATE_VERBOSITY=1 lists each migration as it is applied.
+MIGRATE_VERBOSITY ?= 0
+
 migrate: install
-	mkdir -p var
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --database keys --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput
+	@mkdir -p var
+	@echo "== bringing the databases up to date (migrations)"
+	@DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --database keys --noinput -v $(MIGRATE_VERBOSITY)
+	@DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python manage.py migrate --noinput -v $(MIGRATE_VERBOSITY)
 
 run: migrate
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python -m diary_project.serve -b $(HOST) -p $(PORT) diary_project.asgi:application
+	@echo "== Nikki is starting: open http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
+	@DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(BIN)/python -m diary_project.serve -b $(HOST) -p $(PORT) diary_project.asgi:application
 
 lint: install
 	$(BIN)/ruff check .

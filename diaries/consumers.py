@@ -410,7 +410,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
             notes=text,
             date=timezone.localdate(),
             tone=profile.default_tone,
-            language=profile.default_language or Language.from_code(settings.LANGUAGE_CODE),
+            language=Language.of_text(text)  # answer in the language of the message
+            or profile.default_language
+            or Language.from_code(settings.LANGUAGE_CODE),
         )
 
     def _create_entry(self, data: dict[str, str]) -> DiaryEntry:

@@ -5,12 +5,16 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
 from .models import DiaryEntry, Language, Tone
 from .pseudonyms import MAX_NAME_CHARS, MAX_NAMES, MIN_NAME_CHARS, parse_names
 
 NOTE_FIELDS = ("morning", "afternoon", "evening", "notes")
+
+# Every form's label suffix is Django's _(":"): listed here so the catalog keeps its Japanese
+# translation (a full-width colon after "日付", not an ASCII one).
+gettext_noop(":")
 
 
 def _limit(field: forms.Field, limit: int) -> None:
@@ -112,8 +116,18 @@ def time_zone_choices() -> list[tuple[str, str]]:
 
 
 class SettingsForm(forms.Form):
-    """A person's preferences: the interface language, how entries are written, the time zone."""
+    """A person's preferences: the name on shared pages, the interface language, how entries
+    are written, the time zone."""
 
+    display_name = forms.CharField(
+        label=_("Display name"),
+        required=False,
+        max_length=80,
+        help_text=_(
+            "How the entries you share name you. Empty: “A Nikki user”. Your username is never "
+            "shown."
+        ),
+    )
     ui_language = forms.ChoiceField(
         label=_("Interface language"),
         required=False,

@@ -47,10 +47,11 @@ STOP_TIMEOUT = "timeout"
 
 
 def writer_request_for(
-    entry: DiaryEntry, *, private_names: Sequence[str] = ()
+    entry: DiaryEntry, *, private_names: Sequence[str] = (), variant: str = ""
 ) -> tuple[WriterRequest, Restorer | None]:
     """What the writer is asked, and the restorer of its stream when names are kept from it:
-    the listed names in the notes are placeholders in the request, names again in the text."""
+    the listed names in the notes are placeholders in the request, names again in the text.
+    `variant` names the attempt, so that a regeneration reads differently."""
     inputs = entry.inputs()
     if not any(inputs[name].strip() for name in DiaryEntry.NOTE_FIELDS):
         # An entry written by hand has no notes: the model writes (polishes) from its text.
@@ -61,6 +62,7 @@ def writer_request_for(
         messages=build_messages(**hidden.fields, placeholders=hidden.placeholders),
         max_tokens=settings.DIARY_MAX_TOKENS,
         max_chars=settings.DIARY_MAX_TEXT_CHARS,
+        variant=variant,
     )
     return request, hidden.restorer() if hidden.names else None
 
@@ -417,7 +419,9 @@ class Hub:
                     user_id=result.entry.owner_id
                 )
             )
-            request, restorer = writer_request_for(result.entry, private_names=private_names)
+            request, restorer = writer_request_for(
+                result.entry, private_names=private_names, variant=str(result.generation.pk)
+            )
             if before_run is not None:
                 try:
                     await before_run(result.entry)

@@ -1,4 +1,5 @@
 import hashlib
+import re
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -9,6 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from keystore.fields import EncryptedTextBlobField, EncryptedTextField
+
+_JAPANESE_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff66-\uff9f]")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 
 
 class Tone(models.TextChoices):
@@ -28,6 +32,16 @@ class Language(models.TextChoices):
         """A supported writing language for a language code such as "ja-JP" (else English)."""
         base = (code or "").split("-")[0].lower()
         return base if base in cls.values else cls.ENGLISH.value
+
+    @classmethod
+    def of_text(cls, text: str) -> str | None:
+        """The language a person wrote `text` in: Japanese if it has kana or kanji, English if
+        it has Latin letters, None if it tells nothing (digits, emoji)."""
+        if _JAPANESE_CHAR.search(text):
+            return cls.JAPANESE.value
+        if _LATIN_LETTER.search(text):
+            return cls.ENGLISH.value
+        return None
 
 
 class GenerationStatus(models.TextChoices):

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from allauth.account.models import EmailAddress
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
@@ -320,6 +321,18 @@ def entry_published_by_token(*, token: str) -> DiaryEntry | None:
     """The entry a share link shows, or None (revoked, hidden, flagged, not checked yet)."""
     entry = DiaryEntry.objects.filter(share_token=token, sharing=Sharing.LINK).first()
     return entry if entry is not None and entry_is_published(entry=entry) else None
+
+
+def email_address_shown(*, user) -> str:
+    """The address a person's mail goes to, as allauth keeps it: the primary one, else the
+    first added ("" when there is none)."""
+    address = (
+        EmailAddress.objects.filter(user=user)
+        .order_by("-primary", "pk")
+        .values_list("email", flat=True)
+        .first()
+    )
+    return address or user.email or ""
 
 
 def author_name(*, user) -> str:

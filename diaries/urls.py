@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import version_views, views
+from . import site_views, version_views, views
 
 app_name = "diaries"
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", site_views.front, name="home"),
+    path("privacy/", site_views.privacy, name="privacy"),
     path("entries/new/", views.entry_new, name="entry_new"),
     path("entries/<int:pk>/", views.entry_detail, name="entry_detail"),
     path("entries/<int:pk>/edit/", views.entry_edit, name="entry_edit"),

@@ -339,10 +339,11 @@ def export_json(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def settings_page(request: HttpRequest) -> HttpResponse:
-    """Interface language, default writing language and tone, time zone, names kept from the
-    model; export; deletion."""
+    """Display name, interface language, default writing language and tone, time zone, names
+    kept from the model; the account's pages (email, password, two factors); export; deletion."""
     profile = accounts.profile_get(user=request.user)
     initial = {
+        "display_name": profile.display_name,
         "ui_language": profile.ui_language,
         "default_language": profile.default_language,
         "default_tone": profile.default_tone,
@@ -381,7 +382,11 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "diaries/settings.html",
-        {"form": form, "entry_count": selectors.entries_for_user(user=request.user).count()},
+        {
+            "form": form,
+            "entry_count": selectors.entries_for_user(user=request.user).count(),
+            "email": selectors.email_address_shown(user=request.user),
+        },
     )
 
 

@@ -22,6 +22,7 @@ def profile_get(*, user) -> Profile:
 def profile_update(
     *,
     user,
+    display_name: str,
     ui_language: str,
     default_language: str,
     default_tone: str,
@@ -31,6 +32,7 @@ def profile_update(
 ) -> Profile:
     """Save a person's settings (the form has validated them)."""
     profile = profile_get(user=user)
+    profile.display_name = display_name
     profile.ui_language = ui_language
     profile.default_language = default_language
     profile.default_tone = default_tone
@@ -39,6 +41,7 @@ def profile_update(
     profile.private_names = private_names
     profile.save(
         update_fields=[
+            "display_name",
             "ui_language",
             "default_language",
             "default_tone",

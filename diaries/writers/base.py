@@ -28,6 +28,9 @@ class WriterRequest:
     messages: list[dict[str, str]] = field(default_factory=list)
     max_tokens: int = 900  # sent as the answer's limit; also the most content chunks read
     max_chars: int | None = None  # the most characters of text read
+    # Which attempt this is (the generation's id): a writer that chooses its words from a seed
+    # (the offline one) reads differently on a regeneration, and the same for the same attempt.
+    variant: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,6 +142,9 @@ def _en_kind(body: str) -> str:
     return "phrase"
 
 
+_NOUN_ENDINGS = ("ment", "tion", "sion", "ness", "ity", "ery", "ship", "ance", "ence")
+
+
 def _en_inline(body: str) -> str:
     """The person's words placed after other words: lower a first letter that is not a name."""
     first = body.split()[0]
@@ -154,12 +157,82 @@ def _en_inline(body: str) -> str:
         or word in en.FEELINGS
         or word in en.BASE_VERBS
         or word in en.COMMON
+        or word in en.EVERYDAY
+        or word in en.DETERMINERS
         or _looks_past(word)
         or (word.endswith("ing") and len(word) > 4)
+        or (word.endswith(_NOUN_ENDINGS) and len(word) > 5)
     )
     if known and first[:1].isupper() and (len(first) == 1 or not first[1:2].isupper()):
         return first[0].lower() + body[1:]
     return body
+
+
+_PREPOSITIONS = frozenset(
+    "about with at in on for of to from by near after before during over under into".split()
+)
+
+
+def _en_article(body: str) -> str:
+    """A noun phrase as a sentence needs it: "long meeting" → "a long meeting"; a name, a
+    number, a plural, a mass noun or a phrase with its own determiner is left as it is."""
+    words = body.split()
+    first = words[0]
+    word = _en_word(first)
+    if (
+        not first[:1].isalpha()
+        or first[:1].isupper()  # a name or an acronym (sentence case was lowered already)
+        or word in en.DETERMINERS
+        or word.endswith(("'s", "’s"))
+    ):
+        return body
+    head = word
+    for raw in words:
+        if raw != first and _en_word(raw) in _PREPOSITIONS | {"and", "or"}:
+            break
+        head = _en_word(raw)
+        if raw.endswith((",", ";", ":")):
+            break
+    if (
+        not head
+        or head in en.NO_ARTICLE
+        or (head.endswith("ing") and head not in en.COUNTABLE_ING)
+        or (head.endswith("s") and not head.endswith(("ss", "us", "is")))
+    ):
+        return body
+    vowel = word[:1] in "aeiou" and not word.startswith(("uni", "use", "usu", "one", "eu"))
+    return ("an " if vowel or word.startswith(("hour", "honest")) else "a ") + body
+
+
+def _en_past(body: str) -> str:
+    """A note written as a plain verb, told in the past: "walk in the park" → "walked in …"."""
+    first, _, rest = body.partition(" ")
+    word = first.lower()
+    if word in en.IRREGULAR_PAST:
+        past = en.IRREGULAR_PAST[word]
+    elif word.endswith("e"):
+        past = word + "d"
+    elif word.endswith("y") and word[-2:-1] not in "aeiou":
+        past = word[:-1] + "ied"
+    else:
+        past = word + "ed"
+    return f"{past} {rest}" if rest else past
+
+
+def _en_and(body: str, *, verbs: bool) -> str:
+    """A list written with commas reads as one: "cooked pasta, watched a movie" → "cooked
+    pasta and watched a movie". Only when every later item starts as the first does (a verb,
+    or a plain noun phrase), so "lunch with Anna, my sister" is left alone."""
+    parts = [part.strip() for part in body.split(",")]
+    if len(parts) < 2 or not all(parts) or " and " in body:
+        return body
+    for part in parts[1:]:
+        word = _en_word(part.split()[0])
+        if verbs and not (word in en.PAST or word in en.BASE_VERBS or _looks_past(word)):
+            return body
+        if not verbs and (word in {"my", "our", "his", "her", "their", "the"} or len(part) > 40):
+            return body
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _en_capital(body: str) -> str:
@@ -176,18 +249,35 @@ def _en_end(fragment: _Fragment) -> str:
 
 
 def _en_sentence(template: str, fragment: _Fragment, **fields: str) -> str:
-    return template.format(x=_en_inline(fragment.body), **fields) + _en_end(fragment)
+    x = _en_inline(fragment.body)
+    return template.format(x=x, X=_en_capital(x), **fields) + _en_end(fragment)
 
 
-def _en_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[str]:
+def _en_section(
+    section: str, text: str, tone: str, chooser: _Chooser, *, alone: bool = False
+) -> list[str]:
+    """The sentences of one section; `alone`: the other notes are all there is today."""
     native, foreign = _fragments(text, "en")
     sentences: list[str] = []
     label = chooser.pick(f"label:{section}", en.LABELS[tone].get(section, ("Also",)))
     part = en.PARTS.get(section, "day")
-    for index, fragment in enumerate(native):
-        kind = _en_kind(fragment.body)
+    for index, raw in enumerate(native):
+        body = raw.body.rstrip(" ,;:-–—")
+        if not body:
+            continue
+        kind = _en_kind(body)
+        if kind == "todo" and section != "notes":
+            body, kind = _en_past(_en_inline(body)), "i_clause"  # what was done that day
+        if kind == "phrase":
+            body = _en_article(_en_and(_en_inline(body), verbs=False))
+        elif kind in ("i_clause", "feeling"):
+            body = _en_and(body, verbs=kind == "i_clause")
+        fragment = _Fragment(body, raw.end)
         key = f"{section}:{index}"
-        if index == 0 and section == "notes":
+        if index == 0 and alone:
+            template = chooser.pick(key, en.NOTES_ALONE[kind])
+            sentences.append(_en_sentence(template, fragment))
+        elif index == 0 and section == "notes":
             template = chooser.pick(key, en.NOTES_FIRST[kind])
             sentences.append(_en_sentence(template, fragment))
         elif index == 0:
@@ -262,10 +352,15 @@ def _ja_sentence(fragment: _Fragment, *, polite: bool, prefix: str, first: bool,
     return f"{body}もありました。" if alt == 0 else f"{prefix}{body}{_ja_end(fragment)}"
 
 
-def _ja_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[str]:
+def _ja_section(
+    section: str, text: str, tone: str, chooser: _Chooser, *, alone: bool = False
+) -> list[str]:
+    """The sentences of one section; `alone`: the other notes are all there is today."""
     native, foreign = _fragments(text, "ja")
     polite = tone == "warm"
-    if section == "notes":
+    if alone:
+        labels = ja.ALONE_LABELS
+    elif section == "notes":
         labels = ja.NOTES_LABELS["polite" if polite else "plain"]
     else:
         labels = ja.LABELS[tone][section]
@@ -288,7 +383,8 @@ def _ja_section(section: str, text: str, tone: str, chooser: _Chooser) -> list[s
             sentences.append(f"メモには「{quoted}」{tail}")
         else:
             tail = "と書きました。" if polite else "と書いた。"
-            sentences.append(f"{ja.TOPICS[section]}は、メモに「{quoted}」{tail}")
+            topic = "今日" if alone else ja.TOPICS[section]
+            sentences.append(f"{topic}は、メモに「{quoted}」{tail}")
     return sentences
 
 
@@ -327,6 +423,8 @@ def compose(request: WriterRequest) -> str:
     seed = "\x1f".join(
         [(request.date or "").strip(), tone, language, *(notes[s] for s in SECTIONS)]
     )
+    if request.variant:  # another generation of the same notes reads differently
+        seed += "\x1e" + request.variant
     chooser = _Chooser(hashlib.sha256(seed.encode()).hexdigest())
 
     japanese = language == "ja"
@@ -348,7 +446,8 @@ def compose(request: WriterRequest) -> str:
     for section in SECTIONS:
         if not notes[section]:
             continue
-        body = write_section(section, notes[section], tone, chooser)
+        alone = section == "notes" and not paragraphs
+        body = write_section(section, notes[section], tone, chooser, alone=alone)
         if not body:
             continue
         sentences: list[str] = []

@@ -157,7 +157,7 @@ def test_sign_up_write_and_watch_it_stream_then_stop_and_regenerate(new_context,
     page.locator("[data-role=stop]").click()
     status_is(page, "cancelled")
     partial = output_text(page)
-    assert 0 < len(partial) < len(final) and final.startswith(partial)
+    assert 0 < len(partial)  # a regeneration reads differently from `final`: not its prefix
     assert_grows_by_appending(samples(page), at_least=2)
     assert page.locator("[data-role=status]").text_content() == (
         "Stopped — the text so far is kept"
@@ -171,9 +171,11 @@ def test_sign_up_write_and_watch_it_stream_then_stop_and_regenerate(new_context,
     # Regenerate again and let it finish; after a reload the page shows the saved text.
     page.keyboard.press("Enter")
     status_is(page, "done")
+    rewritten = output_text(page)
+    assert "herons" in rewritten
     page.reload()
-    assert output_text(page) == final
-    assert server.entry(entry_id) == ("done", final)
+    assert output_text(page) == rewritten
+    assert server.entry(entry_id) == ("done", rewritten)
 
 
 def test_reload_mid_stream_resumes_with_no_gap_or_repeat(new_context, server):

@@ -87,7 +87,7 @@ async def test_signing_out_everywhere_else_closes_the_other_devices_socket_only(
             assert await answers(laptop_ws)  # this device's socket is still open
 
         # The phone's page needs signing in again; its cookie opens no socket.
-        home = await asyncio.to_thread(phone.get, "/")
+        home = await asyncio.to_thread(phone.get, "/entries/new/")
         assert home.status_code == 302 and home.headers["location"].startswith("/accounts/login/")
         with pytest.raises(InvalidStatus):
             async with srv.socket(phone_cookie):

@@ -193,7 +193,7 @@ def test_visitor_pages_are_in_japanese(client, url):
 def test_form_labels_and_choices_are_translated(signed_in):
     html = signed_in.get("/entries/new/", HTTP_ACCEPT_LANGUAGE="ja").text
 
-    assert '<label for="id_morning">朝:</label>' in html
+    assert '<label for="id_morning">朝：</label>' in html  # noqa: RUF001
     assert '<option value="poetic">詩的</option>' in html
     assert '<option value="ja" selected>日本語</option>' in html  # writes in the UI's language
     assert '<option value="en">英語</option>' in html

@@ -68,7 +68,7 @@ def test_a_password_alone_does_not_sign_in_a_person_with_an_authenticator_app():
     assert signed_in_user_id(client) is None
     page = client.get(response.url)
     assert 'name="code"' in page.text
-    assert client.get("/").status_code == 302  # still signed out
+    assert client.get("/entries/new/").status_code == 302  # still signed out
     # The code from the app finishes the sign-in.
     done = client.post("/accounts/2fa/authenticate/", {"code": totp_code(user.totp_secret)})
     assert done.status_code == 302 and done.url == "/"

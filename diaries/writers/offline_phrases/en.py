@@ -59,6 +59,74 @@ COMMON = frozenset(
     weather rest nap reading cooking writing studying gardening football soccer tennis""".split()
 )
 
+# Everyday nouns a note may start with: a capital letter on them is the note's, not a name's.
+EVERYDAY = frozenset(
+    """appointment dentist doctor haircut interview exam test lecture seminar workshop
+    conference call party birthday wedding funeral concert show play match race game
+    picnic barbecue bbq dinner date drinks pizza pasta sushi ramen curry soup salad cake
+    bread cookies pancakes takeout beer wine tea coffee brunch lunch breakfast snack
+    errand errands chores laundry dishes groceries shopping cleaning cooking baking
+    gardening reading writing walking running cycling hiking swimming training workout
+    gym yoga swim hike bike ride drive flight train bus commute trip visit holiday vacation
+    movie film series episode book podcast museum gallery library park beach lake river
+    mountain garden market mall office school class lesson homework project report
+    deadline presentation review planning plan budget taxes paperwork emails call calls
+    phone chat coffee nap rest sleep storm rain snow sunshine heat cold headache cold
+    dog cat kids family friends neighbours neighbors team boss client clients colleague
+    colleagues meeting meetings standup stand-up sync demo launch release deploy bug fix
+    nothing everything something quiet busy slow long short quick big small late early
+    lovely nice good great bad rough hard easy fun new old first last next whole
+    another lots""".split()
+)
+
+# A note's head word ending like this is a mass noun or an activity: no article before it.
+NO_ARTICLE = frozenset(
+    """coffee tea lunch breakfast brunch dinner supper work school homework music rain snow
+    sunshine weather rest sleep laundry groceries shopping cleaning cooking baking
+    gardening reading writing walking running cycling hiking swimming training yoga
+    football soccer tennis golf basketball baseball chess bread pasta sushi ramen curry
+    soup salad cake pizza beer wine water takeout time fun news stuff traffic overtime
+    paperwork planning budgeting nothing everything something anything nobody everyone
+    chaos progress practice piano guitar art math physics history english japanese french
+    french german family""".split()
+)
+
+# Words ending in -ing that count like any other noun ("a meeting").
+COUNTABLE_ING = frozenset(
+    "meeting wedding painting building evening morning feeling outing gathering screening "
+    "tasting hearing briefing offering reading recording ceiling warning".split()
+)
+
+DETERMINERS = frozenset(
+    """a an the my our your his her their its this that these those some any another more
+    lots lot much many few several no every each all both one two three four five six seven
+    eight nine ten half plenty most""".split()
+)
+
+# Past tense for a note written as a plain verb ("walk in the park" → "I walked in the park").
+IRREGULAR_PAST = {
+    "go": "went",
+    "run": "ran",
+    "eat": "ate",
+    "have": "had",
+    "meet": "met",
+    "see": "saw",
+    "make": "made",
+    "take": "took",
+    "get": "got",
+    "do": "did",
+    "write": "wrote",
+    "read": "read",
+    "buy": "bought",
+    "drink": "drank",
+    "sleep": "slept",
+    "swim": "swam",
+    "send": "sent",
+    "pay": "paid",
+    "work": "worked",
+    "shop": "shopped",
+}
+
 # --- writing: phrases by tone ----------------------------------------------------------------
 
 LABELS = {
@@ -90,6 +158,15 @@ LABELS = {
 }
 
 PHRASE_FIRST = ("The {part} began with {x}", "The {part} was for {x}", "The {part} brought {x}")
+
+# The other notes, when they are all there is (nothing before them to add to).
+NOTES_ALONE = {
+    "i_clause": ("Today I {x}", "I {x} today"),
+    "clause": ("{X}",),
+    "feeling": ("Today I felt {x}", "I felt {x} today"),
+    "todo": ("On my list today: {x}",),
+    "phrase": ("Today brought {x}", "Today was about {x}"),
+}
 
 NOTES_FIRST = {
     "i_clause": ("I also {x}", "Besides that, I {x}"),

@@ -42,6 +42,8 @@ LABELS = {
     },
 }
 
+ALONE_LABELS = ("今日は、",)  # the other notes, when they are all there is
+
 NOTES_LABELS = {"polite": ("ほかにも、",), "plain": ("ほかには、", "それから、")}
 
 TOPICS = {

@@ -166,7 +166,7 @@ def test_logout_by_post_ends_the_session(client, member):
 
     assert response.status_code == 302
     assert signed_in_user_id(client) is None
-    assert client.get("/").status_code == 302
+    assert client.get("/entries/new/").status_code == 302
 
 
 def test_password_change(client, member):

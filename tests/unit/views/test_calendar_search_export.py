@@ -78,7 +78,7 @@ def test_calendar_shows_the_months_entries_with_links_and_tones(signed_in, user,
     assert 'class="tone tone-warm" title="Warm"' in grid
     assert "Entry of Nov. 3, 2026" in grid  # the link's text for screen readers
     assert 'href="/calendar/2026/10/"' in html and 'href="/calendar/2026/12/"' in html
-    assert "2 entries this month" in html
+    assert "2 entries in November" in html
     assert "Not mine." not in html and "Last month." not in html
 
 

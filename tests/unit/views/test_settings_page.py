@@ -245,7 +245,7 @@ def test_deleting_the_account_removes_everything_of_theirs_and_logs_out(client):
     assert not EntryEdit.objects.filter(entry_id=entry.pk).exists()
     assert not Profile.objects.filter(user_id=user.pk).exists()
     assert DiaryEntry.objects.filter(pk=kept.pk).exists()
-    assert client.get("/").status_code == 302  # signed out
+    assert client.get("/entries/new/").status_code == 302  # signed out
     assert "deleted" in client.get("/accounts/login/").text
 
 

@@ -210,6 +210,68 @@ def test_unknown_tone_and_language_fall_back():
     assert text == compose(make_request(tone="plain", language="en"))
 
 
+# --- grammar, variety ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tone", TONES)
+def test_a_noun_phrase_note_gets_its_article_and_loses_its_capital(tone):
+    text = compose(make_request(afternoon="Long meeting about the Q4 roadmap", tone=tone))
+    assert "a long meeting about the Q4 roadmap." in text, text
+    assert "Long meeting" not in text
+
+
+@pytest.mark.parametrize(
+    ("note", "written"),
+    [
+        ("Dentist appointment", "a dentist appointment."),
+        ("meeting with the team,", "a meeting with the team."),
+        ("Q4 planning, lots of emails", "Q4 planning and lots of emails."),
+        ("coffee", "coffee."),
+        ("Sam's birthday party", "Sam's birthday party."),
+        ("emails", "emails."),
+    ],
+)
+def test_noun_phrases_read_as_sentences(note, written):
+    text = compose(make_request(morning=note, tone="plain"))
+    assert written in text, text
+    assert ",." not in text and " a a " not in text
+
+
+def test_a_note_written_as_a_plain_verb_is_told_in_the_past():
+    text = compose(make_request(morning="Walk in the park", evening="call mum", tone="plain"))
+    assert "I walked in the park." in text, text
+    assert "I called mum." in text, text
+    assert "On my list" not in text
+
+
+def test_a_list_of_things_done_is_joined_with_and():
+    text = compose(make_request(evening="Cooked pasta with Sam, watched a movie", tone="plain"))
+    assert "I cooked pasta with Sam and watched a movie." in text, text
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_other_notes_alone_do_not_add_to_nothing(language):
+    note = "walked to the shop" if language == "en" else "散歩した"
+    for tone in TONES:
+        text = compose(
+            make_request(
+                morning="", afternoon="", evening="", notes=note, tone=tone, language=language
+            )
+        )
+        assert note in text
+        for word in ("also", "Besides", "One more thing", "ほかに", "それから"):
+            assert word not in text, (tone, text)
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_a_regeneration_reads_differently_and_the_same_attempt_reads_the_same(language):
+    request = make_request if language == "en" else ja_request
+    texts = {compose(request(variant=str(n))) for n in range(1, 6)}
+    assert len(texts) >= 3
+    assert compose(request(variant="7")) == compose(request(variant="7"))
+    assert compose(request(variant="")) == compose(request())
+
+
 # --- streaming ---------------------------------------------------------------------------------
 
 
