@@ -40,6 +40,7 @@ async def test_no_diary_word_is_in_the_database_bytes_after_writing_generating_a
     name = unique_word()  # a name this person keeps from the model
     await database_sync_to_async(profile_update)(
         user=user,
+        display_name="",
         ui_language="",
         default_language="",
         default_tone="plain",

@@ -91,8 +91,8 @@ async def test_signing_out_everywhere_else_ends_the_other_sessions_and_closes_th
     assert (await closed(phone_ws))["code"] == 4401
     assert await laptop_ws.receive_nothing(timeout=0.3)
     # The phone's page needs signing in again; the laptop's does not.
-    assert (await database_sync_to_async(phone.get)("/")).status_code == 302
-    assert (await database_sync_to_async(laptop.get)("/")).status_code == 200
+    assert (await database_sync_to_async(phone.get)("/entries/new/")).status_code == 302
+    assert (await database_sync_to_async(laptop.get)("/entries/new/")).status_code == 200
     # And the phone's old cookie opens no socket.
     again, connected = await connect(cookie=cookie(phone))
     assert not connected
