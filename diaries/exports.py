@@ -127,6 +127,7 @@ def entries_as_data(entries: Iterable[DiaryEntry], *, user, profile: Profile) ->
                 "writer": entry.writer,
                 "model": entry.model_name,
                 "sharing": entry.sharing,
+                "source": entry.source,
                 "created_at": _iso(entry.created_at),
                 "updated_at": _iso(entry.updated_at),
                 "generations": [
