@@ -15,7 +15,7 @@ import re
 import zipfile
 import zoneinfo
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from django.utils.translation import gettext as _
 
@@ -86,25 +86,35 @@ class Parsed:
     photos_skipped: int = 0
 
 
-def upload_read(name: str, data: bytes) -> Upload:
-    """The text files of an upload: the file itself, or every JSON, Markdown or text file of a
-    zip (photos and other files counted, not read)."""
-    if data[:4] != b"PK\x03\x04":
-        return Upload([Document(name, _decode(name, data))])
+def upload_read(name: str, data: bytes | IO[bytes]) -> Upload:
+    """The text files of an upload (bytes, or a file open for reading): the file itself, or
+    every JSON, Markdown or text file of a zip (photos and other files counted, not read)."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    head = stream.read(4)
+    stream.seek(0)
+    if head != b"PK\x03\x04":
+        return Upload([Document(name, _decode(name, stream.read(MAX_TEXT_BYTES + 1)))])
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(stream)
+        members = archive.infolist()
     except zipfile.BadZipFile:
         raise ImportFileError(_("%(name)s is not a readable zip file.") % {"name": name}) from None
     documents, photos, size = [], 0, 0
-    for info in archive.infolist():
+    for info in members:
         if info.is_dir() or "__MACOSX" in info.filename:
             continue
-        lower = info.filename.lower()
-        if lower.endswith((".json", ".md", ".markdown", ".txt")):
+        if info.filename.lower().endswith((".json", ".md", ".markdown", ".txt")):
             size += info.file_size
             if size > MAX_TEXT_BYTES:
                 raise ImportFileError(_("The files in %(name)s are too large.") % {"name": name})
-            documents.append(Document(info.filename, _decode(info.filename, archive.read(info))))
+            try:
+                content = archive.read(info)
+            except (zipfile.BadZipFile, OSError):
+                raise ImportFileError(
+                    _("%(name)s: %(member)s cannot be read from the zip.")
+                    % {"name": name, "member": info.filename}
+                ) from None
+            documents.append(Document(info.filename, _decode(info.filename, content)))
         else:
             photos += 1
     if not documents:

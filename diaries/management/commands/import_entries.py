@@ -26,14 +26,14 @@ class Command(BaseCommand):
             owner = get_user_model().objects.get_by_natural_key(user)
         except get_user_model().DoesNotExist:
             raise CommandError(f"No user named {user!r}.") from None
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
         language = profile_get(user=owner).default_language or "en"
         try:
-            parsed = formats.upload_parse(formats.upload_read(file.name, data), language=language)
+            with file.open("rb") as data:
+                upload = formats.upload_read(file.name, data)
+            parsed = formats.upload_parse(upload, language=language)
             result = entries_import(user=owner, parsed=parsed, progress=self._progress)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
         except DiaryError as exc:
             raise CommandError(f"{exc.message} Nothing was imported.") from None
         self.stdout.write(
