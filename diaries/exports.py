@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import textwrap
+from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -25,16 +27,37 @@ FORMAT_VERSION = 1
 PAGE = 200
 
 
-def entries_pages(entries: QuerySet[DiaryEntry], *, size: int = PAGE) -> Iterator[list[DiaryEntry]]:
+@dataclass
+class Exported:
+    """An entry with its generations and edits, oldest first."""
+
+    entry: DiaryEntry
+    generations: list[Generation]
+    edits: list[EntryEdit]
+
+
+def entries_pages(
+    entries: QuerySet[DiaryEntry], *, size: int | None = None
+) -> Iterator[list[Exported]]:
     """`entries` oldest first (date, creation, id), a page at a time: each page a query that
-    starts after the last entry of the one before, so no page holds more than `size`."""
-    ordered = entries.order_by("date", "created_at", "pk")
+    starts after the last entry of the one before, so no page holds more than `size`. The
+    versions come in two queries a page, not prefetched: a prefetched version refers back to
+    its entry, and those cycles would wait for the garbage collector, growing the memory."""
+    size = size or PAGE
+    ordered = entries.prefetch_related(None).order_by("date", "created_at", "pk")
     after = Q()
     while True:
         page = list(ordered.filter(after)[:size])
         if not page:
             return
-        yield page
+        ids = [entry.pk for entry in page]
+        generations = defaultdict(list)
+        for generation in Generation.objects.filter(entry_id__in=ids).order_by("started_at", "pk"):
+            generations[generation.entry_id].append(generation)
+        edits = defaultdict(list)
+        for edit in EntryEdit.objects.filter(entry_id__in=ids).order_by("created_at", "pk"):
+            edits[edit.entry_id].append(edit)
+        yield [Exported(e, generations.pop(e.pk, []), edits.pop(e.pk, [])) for e in page]
         last = page[-1]
         after = (
             Q(date__gt=last.date)
@@ -69,8 +92,8 @@ def entries_as_markdown_chunks(entries: QuerySet[DiaryEntry], *, user) -> Iterat
     )
     for page in entries_pages(entries):
         lines = []
-        for entry in page:
-            lines += _markdown_entry(entry)
+        for item in page:
+            lines += _markdown_entry(item.entry)
         yield "\n\n" + "\n".join(lines).rstrip()
     yield "\n"
 
@@ -156,8 +179,9 @@ def _user_data(*, user, profile: Profile) -> dict[str, Any]:
     }
 
 
-def _entry_data(entry: DiaryEntry) -> dict[str, Any]:
+def _entry_data(item: Exported) -> dict[str, Any]:
     """Everything about one entry, with every generation and edit (oldest first)."""
+    entry = item.entry
     return {
         "id": entry.pk,
         **entry.inputs(),
@@ -169,17 +193,9 @@ def _entry_data(entry: DiaryEntry) -> dict[str, Any]:
         "source": entry.source,
         "created_at": _iso(entry.created_at),
         "updated_at": _iso(entry.updated_at),
-        "generations": [_generation(g) for g in sorted(entry.generations.all(), key=_started)],
-        "edits": [_edit(e) for e in sorted(entry.edits.all(), key=_created)],
+        "generations": [_generation(g) for g in item.generations],
+        "edits": [_edit(e) for e in item.edits],
     }
-
-
-def _started(generation: Generation) -> tuple[dt.datetime, int]:
-    return generation.started_at, generation.pk
-
-
-def _created(edit: EntryEdit) -> tuple[dt.datetime, int]:
-    return edit.created_at, edit.pk
 
 
 def entries_as_json(entries: QuerySet[DiaryEntry], *, user, profile: Profile) -> str:
@@ -203,7 +219,7 @@ def entries_as_json_chunks(
     yield _dumps(head)[:-2] + ',\n  "entries": ['
     separator = "\n"
     for page in entries_pages(entries):
-        parts = [textwrap.indent(_dumps(_entry_data(entry)), "    ") for entry in page]
+        parts = [textwrap.indent(_dumps(_entry_data(item)), "    ") for item in page]
         yield separator + ",\n".join(parts)
         separator = ",\n"
     yield "]\n}\n" if separator == "\n" else "\n  ]\n}\n"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connections, router, transaction
 
 from .. import search_index
 from ..models import DiaryEntry, EntryEdit, Generation, Profile
@@ -113,36 +113,58 @@ def _write(*, user, items: list[tuple[ImportedEntry, str]]) -> None:
             for item, key in items
         ]
     )
-    # bulk_create stamps created_at/updated_at with now (auto_now); bulk_update does not.
-    dated = []
-    for row, (item, _key) in zip(rows, items, strict=True):
-        if item.created_at is not None:
-            row.created_at = item.created_at
-            row.updated_at = item.updated_at or item.created_at
-            dated.append(row)
-    if dated:
-        DiaryEntry.objects.bulk_update(dated, ["created_at", "updated_at"])
+    # bulk_create stamps created_at/updated_at with now (auto_now): the source's times are set
+    # after, in one statement run for every row.
+    _times_set(
+        DiaryEntry,
+        [
+            (row.pk, item.created_at, item.updated_at or item.created_at)
+            for row, (item, _key) in zip(rows, items, strict=True)
+            if item.created_at is not None
+        ],
+    )
     generations = [
         Generation(entry=row, **fields)
         for row, (item, _key) in zip(rows, items, strict=True)
         for fields in item.generations
     ]
     Generation.objects.bulk_create(generations)
-    edits = []
+    edits, times = [], []
     for row, (item, _key) in zip(rows, items, strict=True):
         for fields in item.edits:
             edits.append(
                 EntryEdit(entry=row, text=fields["text"], previous_text=fields["previous_text"])
             )
-            edits[-1].when = fields["created_at"]
+            times.append(fields["created_at"])
     edits = EntryEdit.objects.bulk_create(edits)
-    dated_edits = [edit for edit in edits if edit.when is not None]
-    for edit in dated_edits:
-        edit.created_at = edit.when
-    if dated_edits:
-        EntryEdit.objects.bulk_update(dated_edits, ["created_at"])
+    _times_set(
+        EntryEdit,
+        [(edit.pk, when) for edit, when in zip(edits, times, strict=True) if when is not None],
+    )
     # Search would build these documents at its next use; building them now keeps that fast.
     search_index.documents_build(DiaryEntry.objects.filter(pk__in=[row.pk for row in rows]))
+
+
+def _times_set(model: type, rows: list[tuple]) -> None:
+    """Set `created_at` (and `updated_at`, when the rows carry it) of `model`'s rows by id."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    names = ["created_at", "updated_at"][: len(rows[0]) - 1]
+    fields = [model._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    # Only the model's own table and column names, quoted, go into the statement.
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(f.column)} = %s" for f in fields),
+        quote(model._meta.pk.column),
+    )
+    params = [
+        [f.get_db_prep_value(v, connection) for f, v in zip(fields, values, strict=True)] + [pk]
+        for pk, *values in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _settings_restore(*, user, settings: dict) -> None:

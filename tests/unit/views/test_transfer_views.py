@@ -9,8 +9,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import StreamingHttpResponse
 
+from diaries import exports, selectors
 from diaries.imports import jobs
 from diaries.models import DiaryEntry
+from diaries.services import accounts
 from tests.support.factories import make_entry
 from tests.support.imports import day_one_zip
 from tests.support.responses import body as streamed
@@ -83,3 +85,22 @@ def test_exports_stream(signed_in, user, path):
         assert [e["notes"] for e in json.loads(body)["entries"]] == ["day 1", "day 2", "day 3"]
     else:
         assert body.index("2024-05-01") < body.index("2024-05-02") < body.index("2024-05-03")
+
+
+def test_the_json_export_reads_a_page_of_entries_at_a_time(user, monkeypatch):
+    monkeypatch.setattr(exports, "PAGE", 2)
+    for day in range(1, 6):
+        make_entry(user, date=f"2024-05-0{day}")
+    profile = accounts.profile_get(user=user)
+
+    chunks = list(
+        exports.entries_as_json_chunks(
+            selectors.entries_for_export(user=user), user=user, profile=profile
+        )
+    )
+
+    # The head, three pages of at most two entries, the end: one valid document.
+    assert len(chunks) == 5
+    assert [chunk.count('"date": ') for chunk in chunks] == [0, 2, 2, 1, 0]
+    dates = [e["date"] for e in json.loads("".join(chunks))["entries"]]
+    assert dates == [f"2024-05-0{day}" for day in range(1, 6)]
