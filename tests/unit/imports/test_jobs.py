@@ -84,3 +84,20 @@ def test_a_running_job_with_a_live_heartbeat_is_not_taken_twice(user, spawned):
     assert not jobs.import_job_run(job_id=job.pk)
     assert jobs.import_jobs_resume() == 0
     assert not DiaryEntry.objects.filter(owner=user).exists()
+
+
+def test_the_page_asking_about_a_stalled_job_takes_it_up(signed_in, user, monkeypatch):
+    ran: list[int] = []
+    monkeypatch.setattr(jobs, "spawn", ran.append)
+    job = jobs.import_job_create(user=user, file_name="Journal.json", data=day_one_journal(3))
+    assert signed_in.get(f"/import/{job.pk}/status/").json()["status"] == "queued"
+    assert ran == []  # just uploaded: its own thread is on it
+
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.RUNNING, heartbeat_at=timezone.now() - dt.timedelta(minutes=5)
+    )
+    signed_in.get(f"/import/{job.pk}/status/")
+
+    assert ran == [job.pk]
+    assert jobs.import_job_run(job_id=job.pk)
+    assert signed_in.get(f"/import/{job.pk}/status/").json()["imported"] == 3

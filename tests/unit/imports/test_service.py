@@ -189,3 +189,13 @@ def test_the_command_imports_a_file_and_reports_a_bad_one(user, tmp_path, capsys
         call_command("import_entries", "--user", user.username, str(bad))
     assert DiaryEntry.objects.filter(owner=user).count() == 3
     assert not Profile.objects.filter(user=user, display_name="x").exists()
+
+
+def test_an_imported_entry_page_never_starts_a_model_by_itself(signed_in, user):
+    _import(user, "2020-07-14.md", b"Hot day.\n")
+    entry = DiaryEntry.objects.get(owner=user)
+
+    response = signed_in.get(f"/entries/{entry.pk}/?write=1")
+
+    assert response.context["autostart"] is False
+    assert not Generation.objects.filter(entry=entry).exists()
