@@ -279,7 +279,8 @@ class ImportJob(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_imports"
     )
     status = models.CharField(max_length=10, choices=ImportStatus, default=ImportStatus.QUEUED)
-    file_name = models.CharField(max_length=255, blank=True)
+    # A file's name can say as much as its words: sealed like them.
+    file_name = EncryptedTextField(blank=True, owner="owner_id")
     file_format = models.CharField(max_length=10, choices=EntrySource, blank=True)
     content = EncryptedTextField(blank=True, owner="owner_id")
     total = models.PositiveIntegerField(default=0)
@@ -287,8 +288,8 @@ class ImportJob(models.Model):
     imported = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
     photos_skipped = models.PositiveIntegerField(default=0)
-    # Names the entry or line at fault; never the person's words.
-    error_message = models.TextField(blank=True)
+    # Names the entry or line at fault (and so the file's name): sealed.
+    error_message = EncryptedTextField(blank=True, owner="owner_id")
     created_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

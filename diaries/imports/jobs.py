@@ -22,6 +22,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from keystore.fields import seal
+
 from ..exceptions import DiaryError
 from ..models import ImportJob, ImportStatus, Profile
 from . import formats
@@ -131,7 +133,11 @@ def import_job_run(*, job_id: int) -> bool:
 
 
 def _finish(job: ImportJob, *, status: str, error: str = "", skipped: int | None = None) -> None:
-    fields = {"status": status, "error_message": error, "finished_at": timezone.now()}
+    fields = {
+        "status": status,
+        "error_message": seal(job.owner_id, error),
+        "finished_at": timezone.now(),
+    }
     if skipped is not None:
         fields["skipped"] = skipped
     # The upload goes as the job ends, whatever the end.

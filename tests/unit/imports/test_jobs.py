@@ -32,9 +32,10 @@ def test_an_upload_is_kept_sealed_until_its_job_ends(
         job = jobs.import_job_create(user=user, file_name="export.zip", data=day_one_zip())
     assert spawned == [job.pk]
     with connection.cursor() as cursor:
-        cursor.execute("SELECT content FROM diaries_importjob WHERE id = %s", [job.pk])
-        [(raw,)] = cursor.fetchall()
+        cursor.execute("SELECT content, file_name FROM diaries_importjob WHERE id = %s", [job.pk])
+        [(raw, name)] = cursor.fetchall()
     assert raw and "Cherry" not in raw and "blossoms" not in raw
+    assert name and "export" not in name  # a file's name can say as much as its words
 
     assert jobs.import_job_run(job_id=job.pk)
 
