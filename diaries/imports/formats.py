@@ -230,6 +230,12 @@ def _nikki_settings(raw: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
+def nikki_identity(entry_id: Any, created_at: Any, date: str) -> str:
+    """What identifies an entry in a Nikki export: an export of the same account has the same,
+    so importing one's own export (or one made after a restore) adds nothing twice."""
+    return f"nikki\0{entry_id}\0{created_at}\0{date}"
+
+
 def _nikki_entry(raw: Any, index: int) -> ImportedEntry:
     label = _("entry %(number)d") % {"number": index}
     if not isinstance(raw, dict):
@@ -253,7 +259,7 @@ def _nikki_entry(raw: Any, index: int) -> ImportedEntry:
     created = _datetime(raw.get("created_at"), label)
     return ImportedEntry(
         label=label,
-        key=f"nikki\0{raw.get('id')}\0{raw.get('created_at')}\0{day.isoformat()}",
+        key=nikki_identity(raw.get("id"), raw.get("created_at"), day.isoformat()),
         date=day,
         text=_text(raw, "text", label),
         morning=_text(raw, "morning", label),
@@ -266,7 +272,8 @@ def _nikki_entry(raw: Any, index: int) -> ImportedEntry:
         writer=_short(raw, "writer", 40, label),
         model_name=_short(raw, "model", 120, label),
         # An entry imported from elsewhere and exported stays marked with where it came from.
-        source=raw.get("source") or EntrySource.NIKKI_EXPORT,
+        source=_choice(raw.get("source", ""), EntrySource.values, label, "source")
+        or EntrySource.NIKKI_EXPORT,
         created_at=created,
         updated_at=_datetime(raw.get("updated_at"), label) or created,
         generations=generations,

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from django.db import connections, router, transaction
 
 from .. import search_index
-from ..models import DiaryEntry, EntryEdit, Generation, Profile
+from ..models import DiaryEntry, EntryEdit, EntrySource, Generation, Profile
 from . import keys
-from .formats import ImportedEntry, Parsed
+from .formats import ImportedEntry, Parsed, nikki_identity
 
 BATCH = 500
 
@@ -66,6 +66,13 @@ def _import(*, user, parsed: Parsed, progress: Progress | None, batch: int) -> I
         .exclude(import_key="")
         .values_list("import_key", flat=True)
     )
+    if parsed.source == EntrySource.NIKKI_EXPORT:
+        # Every entry of the account as its own export would name it.
+        rows = DiaryEntry.objects.owned_by(user).values_list("pk", "created_at", "date")
+        existing.update(
+            fingerprint(nikki_identity(pk, created.isoformat(), day.isoformat()))
+            for pk, created, day in rows.iterator()
+        )
     result = ImportResult(total=len(parsed.entries))
     for start in range(0, len(parsed.entries), batch):
         with transaction.atomic():

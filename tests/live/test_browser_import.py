@@ -40,7 +40,7 @@ def test_a_day_one_zip_is_imported_and_a_large_journal_shows_its_progress(new_co
     page.get_by_role("button", name="Import", exact=True).click()
     first = page.locator("[data-import-job]").first
     first.get_by_text("3 entries imported, 0 already there.").wait_for(timeout=30_000)
-    assert "1 photo not imported." in first.text_content()
+    assert "1 attached file (photo, audio, PDF…) not imported." in first.text_content()
     page.screenshot(path=str(SCREENSHOTS / "import-done.png"), full_page=True)
 
     [(text,)] = server.query(

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{result.imported} entr{'y' if result.imported == 1 else 'ies'} imported, "
             f"{result.skipped} already there ({parsed.source or 'nikki'} format"
-            + (f", {parsed.photos_skipped} photo(s) not imported" if parsed.photos_skipped else "")
+            + (f", {parsed.photos_skipped} attached file(s) (photos…) not imported" if parsed.photos_skipped else "")
             + ")."
         )
 

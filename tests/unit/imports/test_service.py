@@ -85,6 +85,18 @@ def test_a_nikki_export_imported_into_an_empty_account_reproduces_it(db):
     }
 
 
+def test_importing_ones_own_export_or_a_restored_accounts_export_adds_nothing(user):
+    _diary_with_history(user)
+    again = _import(user, "mine.json", json.dumps(_export(user)).encode())
+    assert (again.imported, again.skipped) == (0, 2)
+
+    restored = make_user()
+    _import(restored, "mine.json", json.dumps(_export(user)).encode())
+    again = _import(restored, "restored.json", json.dumps(_export(restored)).encode())
+    assert (again.imported, again.skipped) == (0, 2)
+    assert DiaryEntry.objects.filter(owner=restored).count() == 2
+
+
 def test_importing_the_same_file_again_adds_nothing_twice(user):
     data = DAY_ONE_JOURNAL.read_bytes()
     assert _import(user, "Journal.json", data).imported == 3

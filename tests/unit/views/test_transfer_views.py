@@ -32,7 +32,7 @@ def test_a_day_one_zip_uploaded_on_the_page_is_imported(
 
     page = response.content.decode()
     assert "export.zip" in page and "3 entries imported, 0 already there." in page
-    assert "1 photo not imported." in page
+    assert "1 attached file (photo, audio, PDF…) not imported." in page
     assert DiaryEntry.objects.filter(owner=user, source="dayone").count() == 3
     [job] = response.context["jobs"]
     status = signed_in.get(f"/import/{job.pk}/status/").json()
