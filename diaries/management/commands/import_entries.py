@@ -36,10 +36,11 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read {file}: {exc.strerror}") from None
         except DiaryError as exc:
             raise CommandError(f"{exc.message} Nothing was imported.") from None
+        attachments = parsed.photos_skipped
         self.stdout.write(
             f"{result.imported} entr{'y' if result.imported == 1 else 'ies'} imported, "
-            f"{result.skipped} already there ({parsed.source or 'nikki'} format"
-            + (f", {parsed.photos_skipped} attached file(s) (photos…) not imported" if parsed.photos_skipped else "")
+            f"{result.skipped} already there ({parsed.source} format"
+            + (f", {attachments} attached file(s) (photos…) not imported" if attachments else "")
             + ")."
         )
 
