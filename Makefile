@@ -11,7 +11,7 @@ PORT ?= 8000
 SERVICES_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/nikki_test_base
 SERVICES_REDIS_URL ?= redis://127.0.0.1:6379/1
 
-.PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench bench-pages clean
+.PHONY: run test test-services test-compose migrations-check compose-check lint format install migrate bench bench-pages bench-import clean
 
 # pip's -qq: errors only. Its warnings (one per package and per index location a machine's pip
 # configuration names that is not there, for instance) would bury the two lines that matter.
@@ -102,6 +102,11 @@ bench: install
 # BENCH_ARGS='--database-url postgres://postgres@127.0.0.1:5432/nikki_bench --checkout ../other --checkout .'
 bench-pages: install
 	$(BIN)/python bench/pages_bench.py $(BENCH_ARGS)
+
+# Import of a 15-year diary (8,000 entries) and its streaming export; BENCH_ARGS as above
+# (--entries N, --database-url postgres://...).
+bench-import: install
+	$(BIN)/python bench/import_bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3

@@ -83,6 +83,15 @@ class ModerationState(models.TextChoices):
 OWNER_WRITER = "owner"
 
 
+class EntrySource(models.TextChoices):
+    """Where an entry came from: written here, or imported (diaries/imports/)."""
+
+    NIKKI = "", _("Written in Nikki")
+    NIKKI_EXPORT = "nikki", _("Restored from a Nikki export")
+    DAY_ONE = "dayone", _("Imported from Day One")
+    TEXT = "text", _("Imported from a text file")
+
+
 def text_digest(text: str) -> str:
     """The fingerprint of a text that passed the automatic check (or a moderator's review)."""
     return hashlib.sha256(text.encode()).hexdigest()
@@ -134,6 +143,10 @@ class DiaryEntry(models.Model):
     moderation_checked_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    source = models.CharField(_("source"), max_length=10, choices=EntrySource, blank=True)
+    # An imported entry's fingerprint in its source, keyed per owner (diaries/imports/keys.py):
+    # importing the same file again skips it. Never a plain hash of the words.
+    import_key = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = EntryQuerySet.as_manager()
 
@@ -143,6 +156,13 @@ class DiaryEntry(models.Model):
             models.Index(fields=("owner", "-date", "-created_at")),
             # Search's fingerprint of a diary (its last change) without reading its rows.
             models.Index(fields=("owner", "updated_at"), name="diary_entry_owner_changed"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=("owner", "import_key"),
+                condition=~Q(import_key=""),
+                name="one_import_per_source_entry",
+            ),
         ]
         verbose_name = _("diary entry")
         verbose_name_plural = _("diary entries")
@@ -256,6 +276,48 @@ class EntryEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit #{self.pk} of entry #{self.entry_id}"
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", _("Waiting")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+
+
+class ImportJob(models.Model):
+    """One uploaded file being imported off the request (diaries/imports/jobs.py). The file's
+    content is kept sealed until the import ends, then emptied."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="diary_imports"
+    )
+    status = models.CharField(max_length=10, choices=ImportStatus, default=ImportStatus.QUEUED)
+    # A file's name can say as much as its words: sealed like them.
+    file_name = EncryptedTextField(blank=True, owner="owner_id")
+    file_format = models.CharField(max_length=10, choices=EntrySource, blank=True)
+    content = EncryptedTextField(blank=True, owner="owner_id")
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    photos_skipped = models.PositiveIntegerField(default=0)
+    # Names the entry or line at fault (and so the file's name): sealed.
+    error_message = EncryptedTextField(blank=True, owner="owner_id")
+    created_at = models.DateTimeField(default=timezone.now)
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [models.Index(fields=("status", "heartbeat_at"))]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} of {self.owner} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED)
 
 
 class Profile(models.Model):

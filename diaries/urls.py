@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import site_views, version_views, views
+from . import site_views, transfer_views, version_views, views
 
 app_name = "diaries"
 
@@ -22,8 +22,10 @@ urlpatterns = [
         version_views.entry_restore,
         name="entry_restore",
     ),
-    path("export/markdown/", views.export_markdown, name="export_markdown"),
-    path("export/json/", views.export_json, name="export_json"),
+    path("export/markdown/", transfer_views.export_markdown, name="export_markdown"),
+    path("export/json/", transfer_views.export_json, name="export_json"),
+    path("import/", transfer_views.import_page, name="import"),
+    path("import/<int:pk>/status/", transfer_views.import_status, name="import_status"),
     path("settings/", views.settings_page, name="settings"),
     path("accounts/delete/", views.account_delete, name="account_delete"),
     # --- Sharing and reports ---

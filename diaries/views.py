@@ -22,12 +22,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
 from django.utils.dates import WEEKDAYS, WEEKDAYS_ABBR
 from django.utils.formats import get_format
-from django.utils.http import content_disposition_header
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import exports, selectors
+from . import selectors
 from .exceptions import AlreadyReported, DiaryError, RateLimited
 from .forms import (
     AccountDeleteForm,
@@ -300,40 +299,6 @@ def entries_search(request: HttpRequest) -> HttpResponse:
         results = selectors.entries_search(user=request.user, query=query)
         page = Paginator(results, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "diaries/search.html", {"form": form, "query": query, "page": page})
-
-
-def _download(content: str, *, content_type: str, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type=content_type)
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-def _export_filename(request: HttpRequest, extension: str) -> str:
-    return f"nikki-{request.user.get_username()}-{timezone.localdate().isoformat()}.{extension}"
-
-
-@require_GET
-@login_required
-def export_markdown(request: HttpRequest) -> HttpResponse:
-    exported = selectors.entries_for_export(user=request.user)
-    return _download(
-        exports.entries_as_markdown(exported, user=request.user),
-        content_type="text/markdown; charset=utf-8",
-        filename=_export_filename(request, "md"),
-    )
-
-
-@require_GET
-@login_required
-def export_json(request: HttpRequest) -> HttpResponse:
-    exported = selectors.entries_for_export(user=request.user)
-    profile = accounts.profile_get(user=request.user)
-    return _download(
-        exports.entries_as_json(exported, user=request.user, profile=profile),
-        content_type="application/json; charset=utf-8",
-        filename=_export_filename(request, "json"),
-    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -15,6 +15,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from diaries.generation import start_with_server  # noqa: E402
+from diaries.imports import jobs as import_jobs  # noqa: E402
 from diaries.origins import SiteOriginValidator  # noqa: E402
 from diaries.routing import websocket_urlpatterns  # noqa: E402
 
@@ -27,3 +28,4 @@ application = ProtocolTypeRouter(
 )
 
 start_with_server()
+import_jobs.start_with_server()

@@ -16,6 +16,7 @@ from diaries import search
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_update_text
 from tests.support.factories import make_entry, make_user
+from tests.support.responses import body as streamed
 
 pytestmark = pytest.mark.django_db
 
@@ -398,7 +399,7 @@ def test_markdown_export_has_every_own_entry_with_notes(signed_in, user, other_u
     disposition = response["Content-Disposition"]
     assert disposition.startswith("attachment;")
     assert f"nikki-{user.username}-" in disposition and disposition.endswith('.md"')
-    body = response.content.decode()
+    body = streamed(response).decode()
     assert body.startswith(f"# The diary of {user.username}\n")
     assert body.index("## 2026-05-01") < body.index("## 2026-05-02")
     assert "First day text." in body and "Second day text." in body
@@ -417,7 +418,7 @@ def test_json_export_has_entries_generations_and_edits(signed_in, user, other_us
     assert response.status_code == 200
     assert response["Content-Type"] == "application/json; charset=utf-8"
     assert response["Content-Disposition"].startswith("attachment;")
-    data = json.loads(response.content)
+    data = json.loads(streamed(response))
     assert data["format"] == "nikki-export"
     assert data["user"]["username"] == user.username
     [exported] = data["entries"]
@@ -433,8 +434,8 @@ def test_json_export_has_entries_generations_and_edits(signed_in, user, other_us
 
 
 def test_an_empty_diary_exports_cleanly(signed_in, user):
-    markdown = signed_in.get("/export/markdown/").content.decode()
-    data = signed_in.get("/export/json/").json()
+    markdown = streamed(signed_in.get("/export/markdown/")).decode()
+    data = json.loads(streamed(signed_in.get("/export/json/")))
 
     assert markdown.startswith("# The diary of")
     assert data["entries"] == []

@@ -3,12 +3,14 @@ and Japanese."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from diaries.models import Profile
 from diaries.pseudonyms import MAX_NAME_CHARS, MAX_NAMES
+from tests.support.responses import body as streamed
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +55,7 @@ def test_the_json_export_includes_the_option_and_the_names(signed_in, user):
         "/settings/", settings_post(keep_names_from_model="on", private_names="Alice\n田中")
     )
 
-    exported = signed_in.get("/export/json/").json()["user"]["settings"]
+    exported = json.loads(streamed(signed_in.get("/export/json/")))["user"]["settings"]
 
     assert exported["keep_names_from_model"] is True
     assert exported["names_kept_from_model"] == ["Alice", "田中"]
