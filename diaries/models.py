@@ -76,7 +76,12 @@ def text_digest(text: str) -> str:
 
 class EntryQuerySet(models.QuerySet):
     def owned_by(self, user) -> "EntryQuerySet":
-        return self.filter(owner=user)
+        """The user's entries, those in the trash aside: what every list, search, export and
+        socket action of theirs sees."""
+        return self.filter(owner=user, trashed_at__isnull=True)
+
+    def in_trash_of(self, user) -> "EntryQuerySet":
+        return self.filter(owner=user, trashed_at__isnull=False)
 
 
 class DiaryEntry(models.Model):
@@ -120,6 +125,8 @@ class DiaryEntry(models.Model):
     moderation_checked_digest = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # In the trash since then (None: not): restorable until DIARY_TRASH_DAYS have passed.
+    trashed_at = models.DateTimeField(_("in the trash since"), null=True, blank=True)
 
     objects = EntryQuerySet.as_manager()
 
@@ -129,6 +136,12 @@ class DiaryEntry(models.Model):
             models.Index(fields=("owner", "-date", "-created_at")),
             # Search's fingerprint of a diary (its last change) without reading its rows.
             models.Index(fields=("owner", "updated_at"), name="diary_entry_owner_changed"),
+            # The sweeper's and the trash page's: only the few entries in a trash.
+            models.Index(
+                fields=("trashed_at",),
+                name="diary_entry_trashed",
+                condition=Q(trashed_at__isnull=False),
+            ),
         ]
         verbose_name = _("diary entry")
         verbose_name_plural = _("diary entries")

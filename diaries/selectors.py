@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import search, search_index
-from .exceptions import DiaryError
+from .exceptions import DiaryError, NotFound
 from .models import (
     DailyUsage,
     DiaryEntry,
@@ -34,8 +34,13 @@ MODERATORS = "Moderators"
 
 
 def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
-    """The user's entries, newest first."""
+    """The user's entries, newest first (those in the trash aside)."""
     return DiaryEntry.objects.owned_by(user).order_by("-date", "-created_at")
+
+
+def entries_in_trash(*, user) -> QuerySet[DiaryEntry]:
+    """The user's entries in the trash, the last deleted first."""
+    return DiaryEntry.objects.in_trash_of(user).order_by("-trashed_at", "-pk")
 
 
 def entry_get_for_user(*, user, entry_id: int) -> DiaryEntry:
@@ -79,6 +84,8 @@ def generation_for_request(*, user, request_id: str) -> Generation | None:
     existing = Generation.objects.select_related("entry").filter(request_id=request_id).first()
     if existing is not None and existing.entry.owner_id != user.pk:
         raise DiaryError("This request_id has already been used.")
+    if existing is not None and existing.entry.trashed_at is not None:
+        raise NotFound("There is no such entry of yours.", entry=existing.entry_id)
     return existing
 
 
@@ -260,10 +267,19 @@ def entries_search(*, user, query: str) -> SearchResults:
     own = entries_for_user(user=user)
     if not search.terms_of(query):
         return SearchResults([], own)
-    fingerprint = own.aggregate(count=Count("pk"), changed=Max("updated_at"), last=Max("pk"))
+    # What the database says about the diary: the entries, the last change and, since an entry
+    # restored from the trash may be older than the last change, the trash.
+    live, trashed = Q(trashed_at__isnull=True), Q(trashed_at__isnull=False)
+    fingerprint = DiaryEntry.objects.filter(owner=user).aggregate(
+        count=Count("pk", filter=live),
+        changed=Max("updated_at", filter=live),
+        last=Max("pk", filter=live),
+        in_trash=Count("pk", filter=trashed),
+        trashed=Max("trashed_at"),
+    )
 
     def refresh(corpus: search.Corpus, kept: tuple) -> search.Corpus | None:
-        _count, changed, _last = kept
+        _count, changed, *_rest = kept
         if changed is None:
             return None
         # A margin for writes whose transaction committed after a later one's.
@@ -310,6 +326,7 @@ def entry_is_published(*, entry: DiaryEntry) -> bool:
     either the owner's own or model-written text that passed the check (or a moderator)."""
     return (
         entry.is_shared
+        and entry.trashed_at is None
         and entry.moderation_state == ModerationState.OK
         and bool(entry.text)
         and not entry.text_needs_check
@@ -318,7 +335,9 @@ def entry_is_published(*, entry: DiaryEntry) -> bool:
 
 def entry_published_by_token(*, token: str) -> DiaryEntry | None:
     """The entry a share link shows, or None (revoked, hidden, flagged, not checked yet)."""
-    entry = DiaryEntry.objects.filter(share_token=token, sharing=Sharing.LINK).first()
+    entry = DiaryEntry.objects.filter(
+        share_token=token, sharing=Sharing.LINK, trashed_at__isnull=True
+    ).first()
     return entry if entry is not None and entry_is_published(entry=entry) else None
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import version_views, views
+from . import trash_views, version_views, views
 
 app_name = "diaries"
 
@@ -25,6 +25,10 @@ urlpatterns = [
     path("export/json/", views.export_json, name="export_json"),
     path("settings/", views.settings_page, name="settings"),
     path("accounts/delete/", views.account_delete, name="account_delete"),
+    # --- Trash ---
+    path("trash/", trash_views.trash_list, name="trash"),
+    path("trash/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"),
+    path("trash/empty/", trash_views.trash_empty, name="trash_empty"),
     # --- Sharing and reports ---
     path("entries/<int:pk>/share/", views.entry_share, name="entry_share"),
     path("entries/<int:pk>/unshare/", views.entry_unshare, name="entry_unshare"),

@@ -45,7 +45,7 @@ from .models import (
     Report,
     Tone,
 )
-from .services import accounts, entries, sharing
+from .services import accounts, entries, sharing, trash
 from .writer_settings import writer_from_settings
 
 logger = logging.getLogger(__name__)
@@ -165,10 +165,11 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
     if request.method == "POST":
-        entries.entry_delete(entry=entry)
-        messages.success(request, _("The entry is deleted."))
+        trash.entry_trash(user=request.user, entry=entry)
+        messages.success(request, _("The entry is in the trash. You can restore it from there."))
         return redirect("diaries:home")
-    return render(request, "diaries/entry_confirm_delete.html", {"entry": entry})
+    context = {"entry": entry, "trash_days": settings.DIARY_TRASH_DAYS}
+    return render(request, "diaries/entry_confirm_delete.html", context)
 
 
 @require_GET
