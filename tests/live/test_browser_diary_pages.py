@@ -1,0 +1,82 @@
+"""The trash and the calendar's days in a real browser (issue 17): Chromium through Playwright
+against a live daphne (its own SQLite file), watched for script errors, CSP violations and
+requests to other hosts as in tests/live/test_browser.py."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.browser import PASSWORD, SCREENSHOTS, LiveServer, log_in, require_browser
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+SEED = textwrap.dedent(
+    """
+    import datetime as dt
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+    from diaries.services.entries import entry_create, entry_update_text
+
+    user = User.objects.create_user("reader", password=PASSWORD)
+    today = timezone.localdate()
+    first = today.replace(day=1)
+    entry_update_text(
+        entry=entry_create(user=user, date=first, morning="tea"),
+        text="The day the kettle sang.",
+    )
+    for words in ("Two on one day: the first.", "Two on one day: the second."):
+        entry_update_text(
+            entry=entry_create(user=user, date=first + dt.timedelta(days=1), morning="x"),
+            text=words,
+        )
+    """
+).replace("PASSWORD", repr(PASSWORD))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[LiveServer]:
+    require_browser()
+    srv = LiveServer(tmp_path_factory.mktemp("browser-pages"))
+    try:
+        srv.start()
+        srv.manage("shell", "-c", SEED)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_delete_to_the_trash_restore_and_empty_it(new_context, server):
+    page = new_context().new_page()
+    log_in(page)
+    kettle = page.locator(".entry-item", has_text="The day the kettle sang.").first
+    kettle.locator("a.entry-link").click()
+    page.wait_for_url(re.compile(r"/entries/\d+/$"))
+    entry_url = page.url
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Yes, move it to the trash").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert "in the trash" in page.locator(".messages").text_content()
+    assert page.get_by_text("The day the kettle sang.").count() == 0
+
+    page.locator("nav.site-nav").get_by_role("link", name="Trash").click()
+    page.wait_for_url(re.compile(r"/trash/$"))
+    assert page.get_by_text("The day the kettle sang.").count() == 1
+    page.screenshot(path=str(SCREENSHOTS / "trash.png"), full_page=True)
+    page.get_by_role("button", name=re.compile(r"^Restore")).click()
+    page.wait_for_url(entry_url)
+    assert "The day the kettle sang." in page.locator("[data-role=output]").text_content()
+
+    page.get_by_role("link", name="Delete").click()
+    page.get_by_role("button", name="Yes, move it to the trash").click()
+    page.goto("/trash/")
+    page.get_by_role("link", name="Empty trash").click()
+    page.get_by_role("button", name="Yes, delete them for good").click()
+    page.wait_for_url(re.compile(r"/trash/$"))
+    assert "1 entry is deleted for good." in page.locator(".messages").text_content()
+    assert page.get_by_text("The trash is empty.").count() == 1
+    assert page.request.get(entry_url).status == 404  # not a page load: no console error
