@@ -257,16 +257,39 @@ _corpora = search.CorpusCache()
 SEARCH_REFRESH_MARGIN_SECONDS = 60
 
 
-def entries_search(*, user, query: str) -> SearchResults:
-    """The user's entries whose text or notes match `query`, best first (see diaries.search).
+def entries_search(
+    *,
+    user,
+    query: str,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> SearchResults:
+    """The user's entries whose text or notes match `query`, best first (see diaries.search),
+    dated from `date_from` to `date_to` (both included) when given; with no words, the entries
+    of that range, newest first.
 
     The match runs in Python over each entry's sealed search document (diaries.search_index);
     no SQL mentions the words. The normalized diary is kept a while for the next page or query;
     when an entry changes, only the entries written since are read (and opened) again.
     """
     own = entries_for_user(user=user)
+    dated = own
+    if date_from is not None:
+        dated = dated.filter(date__gte=date_from)
+    if date_to is not None:
+        dated = dated.filter(date__lte=date_to)
     if not search.terms_of(query):
-        return SearchResults([], own)
+        if date_from is None and date_to is None:
+            return SearchResults([], own)
+        return SearchResults(list(dated.values_list("pk", flat=True)), own)
+    ranked = _entries_ranked(user=user, own=own, query=query)
+    if dated is not own:
+        in_range = set(dated.values_list("pk", flat=True))
+        ranked = [pk for pk in ranked if pk in in_range]
+    return SearchResults(ranked, own)
+
+
+def _entries_ranked(*, user, own: QuerySet[DiaryEntry], query: str) -> list[int]:
     # What the database says about the diary: the entries, the last change and, since an entry
     # restored from the trash may be older than the last change, the trash.
     live, trashed = Q(trashed_at__isnull=True), Q(trashed_at__isnull=False)
@@ -297,7 +320,13 @@ def entries_search(*, user, query: str) -> SearchResults:
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
         refresh=refresh,
     )
-    return SearchResults(corpus.rank(query), own)
+    return corpus.rank(query)
+
+
+def entry_search_excerpt(*, entry: DiaryEntry, query: str) -> search.Excerpt | None:
+    """Where a search found `entry`: a piece of its text, else of the notes it was written
+    from, every match marked (diaries.search.excerpt). Field names as in DiaryEntry."""
+    return search.excerpt([(name, getattr(entry, name)) for name in search.FIELDS], query)
 
 
 def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:

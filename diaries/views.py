@@ -295,12 +295,17 @@ def calendar_month(
 def entries_search(request: HttpRequest) -> HttpResponse:
     """Search over one's own entries' text and notes."""
     form = SearchForm(request.GET or None)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    filters = form.cleaned_data if form.is_valid() else {}
+    query = filters.get("q", "").strip()
+    dates = {name: filters.get(name) for name in ("date_from", "date_to")}
     page = None
-    if query:
-        results = selectors.entries_search(user=request.user, query=query)
+    if query or any(dates.values()):
+        results = selectors.entries_search(user=request.user, query=query, **dates)
         page = Paginator(results, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "diaries/search.html", {"form": form, "query": query, "page": page})
+        for entry in page.object_list:
+            entry.excerpt = selectors.entry_search_excerpt(entry=entry, query=query)
+    context = {"form": form, "query": query, "page": page, "searched": page is not None}
+    return render(request, "diaries/search.html", context)
 
 
 def _download(content: str, *, content_type: str, filename: str) -> HttpResponse:
