@@ -20,6 +20,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_date
 from django.utils.dates import WEEKDAYS, WEEKDAYS_ABBR
 from django.utils.formats import get_format
 from django.utils.http import content_disposition_header
@@ -53,6 +54,13 @@ logger = logging.getLogger(__name__)
 ENTRIES_PER_PAGE = 20
 
 
+def parse_date_or_none(value: str) -> dt.date | None:
+    try:
+        return parse_date(value)
+    except ValueError:  # well formed, but no such day
+        return None
+
+
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
@@ -77,7 +85,8 @@ def entry_new(request: HttpRequest) -> HttpResponse:
     them and the entry page starts writing."""
     profile = accounts.profile_get(user=request.user)
     initial = {
-        "date": timezone.localdate(),
+        # ?date=YYYY-MM-DD: a day of the calendar; anything else: today.
+        "date": parse_date_or_none(request.GET.get("date", "")) or timezone.localdate(),
         "tone": profile.default_tone,
         "language": profile.default_language or Language.from_code(get_language()),
     }

@@ -28,9 +28,14 @@ SEED = textwrap.dedent(
         entry=entry_create(user=user, date=first, morning="tea"),
         text="The day the kettle sang.",
     )
+    walker = User.objects.create_user("walker", password=PASSWORD)
+    entry_update_text(
+        entry=entry_create(user=walker, date=first, morning="a walk"),
+        text="A walk on the first.",
+    )
     for words in ("Two on one day: the first.", "Two on one day: the second."):
         entry_update_text(
-            entry=entry_create(user=user, date=first + dt.timedelta(days=1), morning="x"),
+            entry=entry_create(user=walker, date=first + dt.timedelta(days=1), morning="x"),
             text=words,
         )
     """
@@ -80,3 +85,26 @@ def test_delete_to_the_trash_restore_and_empty_it(new_context, server):
     assert "1 entry is deleted for good." in page.locator(".messages").text_content()
     assert page.get_by_text("The trash is empty.").count() == 1
     assert page.request.get(entry_url).status == 404  # not a page load: no console error
+
+
+def test_the_calendars_days_open_an_entry_a_list_or_a_new_entry(new_context, server):
+    page = new_context().new_page()
+    log_in(page, "walker")
+    page.goto("/calendar/")
+    days = page.locator("table.calendar a.day-link")
+
+    days.nth(0).click()  # the 1st: one entry
+    page.wait_for_url(re.compile(r"/entries/\d+/$"))
+    assert "A walk on the first." in page.locator("[data-role=output]").text_content()
+
+    page.go_back()
+    days.nth(1).click()  # the 2nd: two entries
+    page.wait_for_url(re.compile(r"/search/\?date_from="))
+    assert page.locator(".entry-list .entry-item").count() == 2
+    page.screenshot(path=str(SCREENSHOTS / "calendar-day-list.png"), full_page=True)
+
+    page.go_back()
+    days.nth(2).focus()  # the 3rd, by keyboard: nothing yet, a new entry of that date
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/entries/new/\?date=\d{4}-\d{2}-03$"))
+    assert page.locator("#id_date").input_value().endswith("-03")
