@@ -185,20 +185,22 @@ def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def shared_entry(request: HttpRequest, token: str) -> HttpResponse:
     """The public, read-only page of a shared entry: its date, text and author's display name.
 
-    A revoked, hidden or flagged entry, or text the automatic check has not passed, is a 404.
+    A revoked, hidden, flagged or trashed entry, or text the automatic check has not passed, is
+    a 404 (a friendly page).
     """
     entry = selectors.entry_published_by_token(token=token)
-    if entry is None:
-        raise Http404("No such shared entry.")
-    response = render(
-        request,
-        "diaries/shared_entry.html",
-        {
-            "entry": entry,
-            "author": selectors.author_name(user=entry.owner_id),
-            "is_owner": request.user.is_authenticated and request.user.pk == entry.owner_id,
-        },
-    )
+    if entry is None:  # a page that says so, kindly, and says nothing of why
+        response = render(request, "diaries/shared_missing.html", status=404)
+    else:
+        response = render(
+            request,
+            "diaries/shared_entry.html",
+            {
+                "entry": entry,
+                "author": selectors.author_name(user=entry.owner_id),
+                "is_owner": request.user.is_authenticated and request.user.pk == entry.owner_id,
+            },
+        )
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 

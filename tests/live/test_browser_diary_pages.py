@@ -108,3 +108,21 @@ def test_the_calendars_days_open_an_entry_a_list_or_a_new_entry(new_context, ser
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/entries/new/\?date=\d{4}-\d{2}-03$"))
     assert page.locator("#id_date").input_value().endswith("-03")
+
+
+def test_the_share_links_copy_button_copies_it(new_context, server):
+    context = new_context(permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    log_in(page, "walker")
+    page.goto("/calendar/")
+    page.locator("table.calendar a.day-link").nth(0).click()
+    page.wait_for_url(re.compile(r"/entries/\d+/$"))
+    page.get_by_role("button", name="Share by link").click()
+
+    page.get_by_role("button", name="Copy link").click()
+
+    page.get_by_text("Copied.").wait_for()
+    link = page.locator("#share-link").input_value()
+    assert re.search(r"/s/[\w-]+/$", link)
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    page.screenshot(path=str(SCREENSHOTS / "share-copied.png"))
