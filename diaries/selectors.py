@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from allauth.mfa.models import Authenticator
@@ -19,6 +19,7 @@ from .models import (
     DailyUsage,
     DiaryEntry,
     EntryEdit,
+    EntryStatus,
     Generation,
     GenerationStatus,
     ModerationState,
@@ -220,6 +221,26 @@ def entry_current_version(
 
 
 # --- Calendar, search, history, export ----------------------------------------------------------
+
+
+def entries_with_text_so_far(entries: Iterable[DiaryEntry]) -> list[DiaryEntry]:
+    """`entries` as a list, each being written marked `is_live` and given `text_so_far`: its
+    running generation's last checkpoint (one query for them all)."""
+    entries = list(entries)
+    writing = [entry.pk for entry in entries if entry.status == EntryStatus.GENERATING]
+    texts = (
+        dict(
+            Generation.objects.filter(entry_id__in=writing, status=GenerationStatus.GENERATING)
+            .values_list("entry_id", "text")
+            .order_by()
+        )
+        if writing
+        else {}
+    )
+    for entry in entries:
+        if entry.pk in texts:
+            entry.is_live, entry.text_so_far = True, texts[entry.pk]
+    return entries
 
 
 def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:

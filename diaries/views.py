@@ -66,13 +66,16 @@ def parse_date_or_none(value: str) -> dt.date | None:
 def home(request: HttpRequest) -> HttpResponse:
     own = selectors.entries_for_user(user=request.user)
     today = timezone.localdate()
+    # Today's entries under Today, the others under Recent: each listed once.
+    page = Paginator(own.exclude(date=today), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = selectors.entries_with_text_so_far(page.object_list)
     return render(
         request,
         "diaries/home.html",
         {
             "today": today,
-            "today_entries": [e for e in own.filter(date=today)],
-            "page": Paginator(own, ENTRIES_PER_PAGE).get_page(request.GET.get("page")),
+            "today_entries": selectors.entries_with_text_so_far(own.filter(date=today)),
+            "page": page,
             "writer": writer_from_settings(),
         },
     )

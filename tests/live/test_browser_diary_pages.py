@@ -10,7 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import PASSWORD, SCREENSHOTS, LiveServer, log_in, require_browser
+from tests.support.browser import (
+    PASSWORD,
+    SCREENSHOTS,
+    STREAM_TIMEOUT_MS,
+    LiveServer,
+    log_in,
+    require_browser,
+    sign_up,
+    status_is,
+    write_new_entry,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -126,3 +136,30 @@ def test_the_share_links_copy_button_copies_it(new_context, server):
     assert re.search(r"/s/[\w-]+/$", link)
     assert page.evaluate("navigator.clipboard.readText()") == link
     page.screenshot(path=str(SCREENSHOTS / "share-copied.png"))
+
+
+def test_the_home_page_shows_an_entry_being_written_growing(new_context, server):
+    context = new_context()
+    writing = context.new_page()
+    sign_up(writing)
+    entry_id = write_new_entry(writing)
+    home = context.new_page()
+    home.goto("/")
+    preview = home.locator(f"[data-live-entry='{entry_id}']")
+    assert preview.count() == 1  # once, under Today; its text so far, not the notes
+    assert "walked the dog" not in preview.text_content()
+
+    lengths = []
+    for _ in range(3):
+        home.wait_for_function(
+            "([id, n]) => document.querySelector(`[data-live-entry='${id}']`)"
+            ".textContent.length > n",
+            arg=[entry_id, len(preview.text_content())],
+            timeout=STREAM_TIMEOUT_MS,
+        )
+        lengths.append(len(preview.text_content()))
+    assert lengths == sorted(lengths) and len(set(lengths)) == 3
+    status_is(writing, "done")
+    live_status = home.locator(".entry-item", has=preview).locator("[data-role=live-status]")
+    live_status.filter(has_text="Done").wait_for(timeout=STREAM_TIMEOUT_MS)
+    assert home.locator(".entry-item", has=preview).count() == 1
