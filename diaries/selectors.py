@@ -39,6 +39,11 @@ def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
     return DiaryEntry.objects.owned_by(user).order_by("-date", "-created_at")
 
 
+def entries_count_with_trash(*, user) -> int:
+    """How many entries the user has, those in the trash included."""
+    return DiaryEntry.objects.filter(owner=user).count()
+
+
 def entries_in_trash(*, user) -> QuerySet[DiaryEntry]:
     """The user's entries in the trash, the last deleted first."""
     return DiaryEntry.objects.in_trash_of(user).order_by("-trashed_at", "-pk")

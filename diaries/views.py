@@ -416,11 +416,10 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         accounts.account_delete(user=user)
         messages.success(request, _("Your account and all your entries are deleted. Goodbye."))
         return redirect("account_login")
-    return render(
-        request,
-        "registration/account_confirm_delete.html",
-        {"form": form, "entry_count": selectors.entries_for_user(user=request.user).count()},
-    )
+    # Every entry goes, those in the trash too.
+    count = selectors.entries_count_with_trash(user=request.user)
+    context = {"form": form, "entry_count": count}
+    return render(request, "registration/account_confirm_delete.html", context)
 
 
 # --- Sharing and reports --------------------------------------------------------------------

@@ -124,3 +124,12 @@ def test_the_admin_shows_a_trashed_entry_and_filters_by_it(user):
     page = root.get(reverse("admin:diaries_diaryentry_change", args=[entry.pk])).text
     assert "In the trash since" in page
     assert kept.pk != entry.pk
+
+
+def test_deleting_the_account_counts_the_entries_in_the_trash_too(signed_in, user):
+    make_entry(user)
+    trashed(user)
+
+    html = signed_in.get("/accounts/delete/").text
+
+    assert "and all its 2 entries" in html
