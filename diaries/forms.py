@@ -94,6 +94,10 @@ class EntryOwnTextForm(forms.ModelForm):
 # --- Calendar, search, history, export, settings, account ---------------------------------------
 
 
+# A browser's date picker sends and shows the ISO form, whatever the interface's language.
+ISO_DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
 class SearchForm(forms.Form):
     q = forms.CharField(
         label=_("Search your entries"),
@@ -103,6 +107,19 @@ class SearchForm(forms.Form):
             attrs={"type": "search", "autocomplete": "off", "aria-describedby": "search-help"}
         ),
     )
+    date_from = forms.DateField(
+        label=_("From"), required=False, input_formats=["%Y-%m-%d"], widget=ISO_DATE
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, input_formats=["%Y-%m-%d"], widget=ISO_DATE
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        first, last = cleaned.get("date_from"), cleaned.get("date_to")
+        if first and last and first > last:
+            cleaned["date_from"], cleaned["date_to"] = last, first  # the range either way round
+        return cleaned
 
 
 def time_zone_choices() -> list[tuple[str, str]]:

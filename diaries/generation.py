@@ -35,7 +35,7 @@ from . import realtime, selectors
 from .models import DiaryEntry, Generation, GenerationStatus
 from .prompts import build_messages
 from .pseudonyms import Restorer, pseudonymise
-from .services import checks, generations
+from .services import checks, generations, trash
 from .writer_settings import writer_from_settings
 from .writers import Finish, Writer, WriterError, WriterRequest
 
@@ -515,11 +515,13 @@ class Hub:
             saved = {gid: seq for gid, seq in saved.items() if gid in alive}
 
     async def _sweep(self) -> None:
+        """Stale generations to `interrupted`, and the trash past DIARY_TRASH_DAYS emptied."""
         while True:
-            try:
-                await database_sync_to_async(generations.generations_sweep_stale)()
-            except Exception as exc:
-                logger.warning("sweep failed: %s", type(exc).__name__)
+            for sweep in (generations.generations_sweep_stale, trash.trash_sweep_expired):
+                try:
+                    await database_sync_to_async(sweep)()
+                except Exception as exc:
+                    logger.warning("sweep failed: %s", type(exc).__name__)
             await asyncio.sleep(settings.DIARY_SWEEP_SECONDS)
 
     async def shutdown(self, grace: float = 10.0) -> None:

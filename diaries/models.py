@@ -99,7 +99,12 @@ def text_digest(text: str) -> str:
 
 class EntryQuerySet(models.QuerySet):
     def owned_by(self, user) -> "EntryQuerySet":
-        return self.filter(owner=user)
+        """The user's entries, those in the trash aside: what every list, search, export and
+        socket action of theirs sees."""
+        return self.filter(owner=user, trashed_at__isnull=True)
+
+    def in_trash_of(self, user) -> "EntryQuerySet":
+        return self.filter(owner=user, trashed_at__isnull=False)
 
 
 class DiaryEntry(models.Model):
@@ -147,6 +152,8 @@ class DiaryEntry(models.Model):
     # An imported entry's fingerprint in its source, keyed per owner (diaries/imports/keys.py):
     # importing the same file again skips it. Never a plain hash of the words.
     import_key = models.CharField(max_length=64, blank=True, editable=False)
+    # In the trash since then (None: not): restorable until DIARY_TRASH_DAYS have passed.
+    trashed_at = models.DateTimeField(_("in the trash since"), null=True, blank=True)
 
     objects = EntryQuerySet.as_manager()
 
@@ -156,6 +163,12 @@ class DiaryEntry(models.Model):
             models.Index(fields=("owner", "-date", "-created_at")),
             # Search's fingerprint of a diary (its last change) without reading its rows.
             models.Index(fields=("owner", "updated_at"), name="diary_entry_owner_changed"),
+            # The sweeper's and the trash page's: only the few entries in a trash.
+            models.Index(
+                fields=("trashed_at",),
+                name="diary_entry_trashed",
+                condition=Q(trashed_at__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -273,3 +273,94 @@ class CorpusCache:
     def clear(self) -> None:
         with self.lock:
             self.items.clear()
+
+
+# --- Excerpts: where a result matched, for the results page ------------------------------------
+
+
+def _normalized_with_origin(text: str) -> tuple[str, list[int] | None]:
+    """`text` normalized a character at a time, and for each normalized character the position
+    of the character it came from (None: the same positions, an ASCII text)."""
+    if text.isascii():
+        return text.lower(), None
+    pieces: list[str] = []
+    origin: list[int] = []
+    for at, char in enumerate(text):
+        folded = unicodedata.normalize("NFKC", char).casefold()
+        pieces.append(folded)
+        origin.extend([at] * len(folded))
+    return "".join(pieces), origin
+
+
+def spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
+    """Where `terms` occur in `text` (its own positions, start and end), in order, overlapping
+    ones merged: each term as search finds it, an English word in any of its forms too."""
+    normalized, origin = _normalized_with_origin(text)
+    found: list[tuple[int, int]] = []
+    for term in terms:
+        start = normalized.find(term.text)
+        while start != -1:
+            found.append((start, start + len(term.text)))
+            start = normalized.find(term.text, start + len(term.text))
+        if term.stem is None:
+            continue
+        for word in term.candidates.finditer(normalized):
+            at = word.start()
+            if at > 0 and (normalized[at - 1].isalnum() or normalized[at - 1] == "_"):
+                continue
+            if stem(word.group()) == term.stem:
+                found.append((at, word.end()))
+    if origin is not None:
+        found = [(origin[start], origin[end - 1] + 1) for start, end in found if end > start]
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(found):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+@dataclass(frozen=True, slots=True)
+class Excerpt:
+    """A piece of one field of an entry around what a search found: (text, found) pieces."""
+
+    field: str
+    pieces: list[tuple[str, bool]]
+
+
+def excerpt(fields: Sequence[tuple[str, str]], query: str, *, width: int = 200) -> Excerpt | None:
+    """The excerpt of the field (of (name, value) pairs, in order of preference) where the most
+    terms of `query` are found: about `width` characters around the first match, every match in
+    it marked. None when no field holds a term."""
+    terms = terms_of(query)
+    best: tuple[int, str, str, list[tuple[int, int]]] | None = None
+    for name, value in fields:
+        if not value:
+            continue
+        found = spans(value, terms)
+        count = sum(1 for term in terms if spans(value, [term])) if found else 0
+        if count and (best is None or count > best[0]):
+            best = (count, name, value, found)
+    if best is None:
+        return None
+    _count, name, value, found = best
+    start = max(0, found[0][0] - width // 4)
+    end = min(len(value), start + width)
+    if end == len(value):
+        start = max(0, end - width)
+    pieces: list[tuple[str, bool]] = [("…", False)] if start > 0 else []
+    at = start
+    for span_start, span_end in found:
+        span_start, span_end = max(span_start, start), min(span_end, end)
+        if span_start >= span_end:
+            continue
+        if span_start > at:
+            pieces.append((value[at:span_start], False))
+        pieces.append((value[span_start:span_end], True))
+        at = span_end
+    if at < end:
+        pieces.append((value[at:end], False))
+    if end < len(value):
+        pieces.append(("…", False))
+    return Excerpt(name, pieces)

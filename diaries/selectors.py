@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from allauth.account.models import EmailAddress
@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from . import search, search_index
-from .exceptions import DiaryError
+from .exceptions import DiaryError, NotFound
 from .models import (
     DailyUsage,
     DiaryEntry,
     EntryEdit,
+    EntryStatus,
     Generation,
     GenerationStatus,
     ModerationState,
@@ -35,8 +36,18 @@ MODERATORS = "Moderators"
 
 
 def entries_for_user(*, user) -> QuerySet[DiaryEntry]:
-    """The user's entries, newest first."""
+    """The user's entries, newest first (those in the trash aside)."""
     return DiaryEntry.objects.owned_by(user).order_by("-date", "-created_at")
+
+
+def entries_count_with_trash(*, user) -> int:
+    """How many entries the user has, those in the trash included."""
+    return DiaryEntry.objects.filter(owner=user).count()
+
+
+def entries_in_trash(*, user) -> QuerySet[DiaryEntry]:
+    """The user's entries in the trash, the last deleted first."""
+    return DiaryEntry.objects.in_trash_of(user).order_by("-trashed_at", "-pk")
 
 
 def entry_get_for_user(*, user, entry_id: int) -> DiaryEntry:
@@ -80,6 +91,8 @@ def generation_for_request(*, user, request_id: str) -> Generation | None:
     existing = Generation.objects.select_related("entry").filter(request_id=request_id).first()
     if existing is not None and existing.entry.owner_id != user.pk:
         raise DiaryError("This request_id has already been used.")
+    if existing is not None and existing.entry.trashed_at is not None:
+        raise NotFound("There is no such entry of yours.", entry=existing.entry_id)
     return existing
 
 
@@ -216,6 +229,26 @@ def entry_current_version(
 # --- Calendar, search, history, export ----------------------------------------------------------
 
 
+def entries_with_text_so_far(entries: Iterable[DiaryEntry]) -> list[DiaryEntry]:
+    """`entries` as a list, each being written marked `is_live` and given `text_so_far`: its
+    running generation's last checkpoint (one query for them all)."""
+    entries = list(entries)
+    writing = [entry.pk for entry in entries if entry.status == EntryStatus.GENERATING]
+    texts = (
+        dict(
+            Generation.objects.filter(entry_id__in=writing, status=GenerationStatus.GENERATING)
+            .values_list("entry_id", "text")
+            .order_by()
+        )
+        if writing
+        else {}
+    )
+    for entry in entries:
+        if entry.pk in texts:
+            entry.is_live, entry.text_so_far = True, texts[entry.pk]
+    return entries
+
+
 def entries_for_month(*, user, year: int, month: int) -> QuerySet[DiaryEntry]:
     """The user's entries dated in one month, in calendar order."""
     first = dt.date(year, month, 1)
@@ -251,20 +284,52 @@ _corpora = search.CorpusCache()
 SEARCH_REFRESH_MARGIN_SECONDS = 60
 
 
-def entries_search(*, user, query: str) -> SearchResults:
-    """The user's entries whose text or notes match `query`, best first (see diaries.search).
+def entries_search(
+    *,
+    user,
+    query: str,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> SearchResults:
+    """The user's entries whose text or notes match `query`, best first (see diaries.search),
+    dated from `date_from` to `date_to` (both included) when given; with no words, the entries
+    of that range, newest first.
 
     The match runs in Python over each entry's sealed search document (diaries.search_index);
     no SQL mentions the words. The normalized diary is kept a while for the next page or query;
     when an entry changes, only the entries written since are read (and opened) again.
     """
     own = entries_for_user(user=user)
+    dated = own
+    if date_from is not None:
+        dated = dated.filter(date__gte=date_from)
+    if date_to is not None:
+        dated = dated.filter(date__lte=date_to)
     if not search.terms_of(query):
-        return SearchResults([], own)
-    fingerprint = own.aggregate(count=Count("pk"), changed=Max("updated_at"), last=Max("pk"))
+        if date_from is None and date_to is None:
+            return SearchResults([], own)
+        return SearchResults(list(dated.values_list("pk", flat=True)), own)
+    ranked = _entries_ranked(user=user, own=own, query=query)
+    if dated is not own:
+        in_range = set(dated.values_list("pk", flat=True))
+        ranked = [pk for pk in ranked if pk in in_range]
+    return SearchResults(ranked, own)
+
+
+def _entries_ranked(*, user, own: QuerySet[DiaryEntry], query: str) -> list[int]:
+    # What the database says about the diary: the entries, the last change and, since an entry
+    # restored from the trash may be older than the last change, the trash.
+    live, trashed = Q(trashed_at__isnull=True), Q(trashed_at__isnull=False)
+    fingerprint = DiaryEntry.objects.filter(owner=user).aggregate(
+        count=Count("pk", filter=live),
+        changed=Max("updated_at", filter=live),
+        last=Max("pk", filter=live),
+        in_trash=Count("pk", filter=trashed),
+        trashed=Max("trashed_at"),
+    )
 
     def refresh(corpus: search.Corpus, kept: tuple) -> search.Corpus | None:
-        _count, changed, _last = kept
+        _count, changed, *_rest = kept
         if changed is None:
             return None
         # A margin for writes whose transaction committed after a later one's.
@@ -282,7 +347,13 @@ def entries_search(*, user, query: str) -> SearchResults:
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
         refresh=refresh,
     )
-    return SearchResults(corpus.rank(query), own)
+    return corpus.rank(query)
+
+
+def entry_search_excerpt(*, entry: DiaryEntry, query: str) -> search.Excerpt | None:
+    """Where a search found `entry`: a piece of its text, else of the notes it was written
+    from, every match marked (diaries.search.excerpt). Field names as in DiaryEntry."""
+    return search.excerpt([(name, getattr(entry, name)) for name in search.FIELDS], query)
 
 
 def entry_version_get(*, entry: DiaryEntry, kind: str, version_id: int) -> Generation | EntryEdit:
@@ -311,6 +382,7 @@ def entry_is_published(*, entry: DiaryEntry) -> bool:
     either the owner's own or model-written text that passed the check (or a moderator)."""
     return (
         entry.is_shared
+        and entry.trashed_at is None
         and entry.moderation_state == ModerationState.OK
         and bool(entry.text)
         and not entry.text_needs_check
@@ -319,7 +391,9 @@ def entry_is_published(*, entry: DiaryEntry) -> bool:
 
 def entry_published_by_token(*, token: str) -> DiaryEntry | None:
     """The entry a share link shows, or None (revoked, hidden, flagged, not checked yet)."""
-    entry = DiaryEntry.objects.filter(share_token=token, sharing=Sharing.LINK).first()
+    entry = DiaryEntry.objects.filter(
+        share_token=token, sharing=Sharing.LINK, trashed_at__isnull=True
+    ).first()
     return entry if entry is not None and entry_is_published(entry=entry) else None
 
 

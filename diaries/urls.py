@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import site_views, transfer_views, version_views, views
+from . import site_views, transfer_views, trash_views, version_views, views
 
 app_name = "diaries"
 
@@ -28,6 +28,10 @@ urlpatterns = [
     path("import/<int:pk>/status/", transfer_views.import_status, name="import_status"),
     path("settings/", views.settings_page, name="settings"),
     path("accounts/delete/", views.account_delete, name="account_delete"),
+    # --- Trash ---
+    path("trash/", trash_views.trash_list, name="trash"),
+    path("trash/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"),
+    path("trash/empty/", trash_views.trash_empty, name="trash_empty"),
     # --- Sharing and reports ---
     path("entries/<int:pk>/share/", views.entry_share, name="entry_share"),
     path("entries/<int:pk>/unshare/", views.entry_unshare, name="entry_unshare"),

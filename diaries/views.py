@@ -20,6 +20,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone, translation
+from django.utils.dateparse import parse_date
 from django.utils.dates import WEEKDAYS, WEEKDAYS_ABBR
 from django.utils.formats import get_format
 from django.utils.translation import get_language
@@ -44,7 +45,7 @@ from .models import (
     Report,
     Tone,
 )
-from .services import accounts, entries, sharing
+from .services import accounts, entries, sharing, trash
 from .writer_settings import writer_from_settings
 
 logger = logging.getLogger(__name__)
@@ -52,18 +53,28 @@ logger = logging.getLogger(__name__)
 ENTRIES_PER_PAGE = 20
 
 
+def parse_date_or_none(value: str) -> dt.date | None:
+    try:
+        return parse_date(value)
+    except ValueError:  # well formed, but no such day
+        return None
+
+
 @require_GET
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     own = selectors.entries_for_user(user=request.user)
     today = timezone.localdate()
+    # Today's entries under Today, the others under Recent: each listed once.
+    page = Paginator(own.exclude(date=today), ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
+    page.object_list = selectors.entries_with_text_so_far(page.object_list)
     return render(
         request,
         "diaries/home.html",
         {
             "today": today,
-            "today_entries": [e for e in own.filter(date=today)],
-            "page": Paginator(own, ENTRIES_PER_PAGE).get_page(request.GET.get("page")),
+            "today_entries": selectors.entries_with_text_so_far(own.filter(date=today)),
+            "page": page,
             "writer": writer_from_settings(),
         },
     )
@@ -76,7 +87,8 @@ def entry_new(request: HttpRequest) -> HttpResponse:
     them and the entry page starts writing."""
     profile = accounts.profile_get(user=request.user)
     initial = {
-        "date": timezone.localdate(),
+        # ?date=YYYY-MM-DD: a day of the calendar; anything else: today.
+        "date": parse_date_or_none(request.GET.get("date", "")) or timezone.localdate(),
         "tone": profile.default_tone,
         "language": profile.default_language or Language.from_code(get_language()),
     }
@@ -164,30 +176,33 @@ def entry_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def entry_delete(request: HttpRequest, pk: int) -> HttpResponse:
     entry = get_object_or_404(selectors.entries_for_user(user=request.user), pk=pk)
     if request.method == "POST":
-        entries.entry_delete(entry=entry)
-        messages.success(request, _("The entry is deleted."))
+        trash.entry_trash(user=request.user, entry=entry)
+        messages.success(request, _("The entry is in the trash. You can restore it from there."))
         return redirect("diaries:home")
-    return render(request, "diaries/entry_confirm_delete.html", {"entry": entry})
+    context = {"entry": entry, "trash_days": settings.DIARY_TRASH_DAYS}
+    return render(request, "diaries/entry_confirm_delete.html", context)
 
 
 @require_GET
 def shared_entry(request: HttpRequest, token: str) -> HttpResponse:
     """The public, read-only page of a shared entry: its date, text and author's display name.
 
-    A revoked, hidden or flagged entry, or text the automatic check has not passed, is a 404.
+    A revoked, hidden, flagged or trashed entry, or text the automatic check has not passed, is
+    a 404 (a friendly page).
     """
     entry = selectors.entry_published_by_token(token=token)
-    if entry is None:
-        raise Http404("No such shared entry.")
-    response = render(
-        request,
-        "diaries/shared_entry.html",
-        {
-            "entry": entry,
-            "author": selectors.author_name(user=entry.owner_id),
-            "is_owner": request.user.is_authenticated and request.user.pk == entry.owner_id,
-        },
-    )
+    if entry is None:  # a page that says so, kindly, and says nothing of why
+        response = render(request, "diaries/shared_missing.html", status=404)
+    else:
+        response = render(
+            request,
+            "diaries/shared_entry.html",
+            {
+                "entry": entry,
+                "author": selectors.author_name(user=entry.owner_id),
+                "is_owner": request.user.is_authenticated and request.user.pk == entry.owner_id,
+            },
+        )
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
@@ -293,12 +308,17 @@ def calendar_month(
 def entries_search(request: HttpRequest) -> HttpResponse:
     """Search over one's own entries' text and notes."""
     form = SearchForm(request.GET or None)
-    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    filters = form.cleaned_data if form.is_valid() else {}
+    query = filters.get("q", "").strip()
+    dates = {name: filters.get(name) for name in ("date_from", "date_to")}
     page = None
-    if query:
-        results = selectors.entries_search(user=request.user, query=query)
+    if query or any(dates.values()):
+        results = selectors.entries_search(user=request.user, query=query, **dates)
         page = Paginator(results, ENTRIES_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "diaries/search.html", {"form": form, "query": query, "page": page})
+        for entry in page.object_list:
+            entry.excerpt = selectors.entry_search_excerpt(entry=entry, query=query)
+    context = {"form": form, "query": query, "page": page, "searched": page is not None}
+    return render(request, "diaries/search.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -366,11 +386,10 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         accounts.account_delete(user=user)
         messages.success(request, _("Your account and all your entries are deleted. Goodbye."))
         return redirect("account_login")
-    return render(
-        request,
-        "registration/account_confirm_delete.html",
-        {"form": form, "entry_count": selectors.entries_for_user(user=request.user).count()},
-    )
+    # Every entry goes, those in the trash too.
+    count = selectors.entries_count_with_trash(user=request.user)
+    context = {"form": form, "entry_count": count}
+    return render(request, "registration/account_confirm_delete.html", context)
 
 
 # --- Sharing and reports --------------------------------------------------------------------

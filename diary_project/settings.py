@@ -437,6 +437,11 @@ DIARY_SIGNUPS_PER_HOUR = env.int("DIARY_SIGNUPS_PER_HOUR", default=5)
 DIARY_SEARCH_CACHE_SECONDS = env.float("DIARY_SEARCH_CACHE_SECONDS", default=300.0)
 DIARY_SEARCH_CACHE_PEOPLE = env.int("DIARY_SEARCH_CACHE_PEOPLE", default=4)
 
+# --- Trash ----------------------------------------------------------------------------------
+# A deleted entry stays this many days in its owner's trash (restorable), then the sweeper that
+# every server runs (and `manage.py sweep_generations`) deletes it for good.
+DIARY_TRASH_DAYS = env.int("DIARY_TRASH_DAYS", default=30)
+
 # --- Moderation -----------------------------------------------------------------------------
 # The automatic check of every finished generation (diaries/services/checks.py): "auto" (OpenAI's
 # moderation endpoint when OPENAI_API_KEY is set and OPENAI_BASE_URL is not — most compatible

@@ -69,6 +69,22 @@ class ReportCountFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TrashFilter(admin.SimpleListFilter):
+    title = _("trash")
+    parameter_name = "trash"
+
+    def lookups(self, request, model_admin):
+        return (("in", _("In the trash")), ("out", _("Not in the trash")))
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "in":
+                return queryset.filter(trashed_at__isnull=False)
+            case "out":
+                return queryset.filter(trashed_at__isnull=True)
+        return queryset
+
+
 class GenerationInline(GenerationUsageColumns, ReadOnlyInline):
     model = Generation
     verbose_name_plural = _("generations (history)")
@@ -120,6 +136,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         "status",
         "moderation_state",
         "shared",
+        "in_trash",
         "report_count",
         "open_report_count",
         "writer",
@@ -130,6 +147,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         "moderation_state",
         "sharing",
         ReportCountFilter,
+        TrashFilter,
         "status",
         "writer",
         "model_name",
@@ -162,6 +180,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
         "text",
         "created_at",
         "updated_at",
+        "trashed_at",
         "sharing",
         "share_link",
         "moderation_state",
@@ -183,7 +202,7 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
                         ("status", "writer", "model_name"),
                         ("tone", "language"),
                         "text",
-                        ("created_at", "updated_at"),
+                        ("created_at", "updated_at", "trashed_at"),
                     )
                 },
             ),
@@ -239,6 +258,10 @@ class DiaryEntryAdmin(DeclaredLookupsOnly, ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description=_("shared"), boolean=True, ordering="sharing")
     def shared(self, obj: DiaryEntry) -> bool:
         return obj.is_shared
+
+    @admin.display(description=_("in the trash"), boolean=True, ordering="trashed_at")
+    def in_trash(self, obj: DiaryEntry) -> bool:
+        return obj.trashed_at is not None
 
     @admin.display(description=_("reports"), ordering="report_count")
     def report_count(self, obj: DiaryEntry) -> int:

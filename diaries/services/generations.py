@@ -81,7 +81,7 @@ def generation_start(
                     DiaryEntry.objects.select_for_update(of=("self", "owner"))
                     .select_related("owner__diary_profile")
                     .order_by()
-                    .get(pk=entry.pk, owner=user)
+                    .get(pk=entry.pk, owner=user, trashed_at__isnull=True)
                 )
                 limit = selectors.daily_limit_of(user=locked.owner)
             counts = {"total": Count("pk")}

@@ -28,7 +28,9 @@ from .moderation import moderation_event_record
 
 def _own_entry_locked(*, user, entry: DiaryEntry) -> DiaryEntry:
     try:
-        return DiaryEntry.objects.select_for_update().get(pk=entry.pk, owner=user)
+        return DiaryEntry.objects.select_for_update().get(
+            pk=entry.pk, owner=user, trashed_at__isnull=True
+        )
     except DiaryEntry.DoesNotExist:
         raise NotFound(_("This entry does not exist."), entry=entry.pk) from None
 

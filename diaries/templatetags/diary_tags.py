@@ -6,6 +6,9 @@ from django import template
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from .. import selectors
+from ..models import EntryStatus
+
 register = template.Library()
 
 # The protocol's error codes in the reader's language. The server's own messages (socket frames,
@@ -85,3 +88,15 @@ def localized_error_messages() -> dict[str, str]:
 @register.filter
 def tone_mark(tone: str) -> str:
     return TONE_MARKS.get(tone, "•")
+
+
+@register.filter
+def is_published(entry) -> bool:
+    """Whether the entry's share link shows it now (diaries.selectors.entry_is_published)."""
+    return selectors.entry_is_published(entry=entry)
+
+
+@register.simple_tag
+def entry_status_labels() -> dict[str, str]:
+    """Each entry status's name in the reader's language (for a script that shows it)."""
+    return {value: str(label) for value, label in EntryStatus.choices}

@@ -164,7 +164,15 @@ def test_dates_are_localized(signed_in, user):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     "url",
-    ["/", "/entries/new/", "/calendar/", "/search/?q=x", "/settings/", "/accounts/delete/"],
+    [
+        "/",
+        "/entries/new/",
+        "/calendar/",
+        "/search/?q=x",
+        "/settings/",
+        "/accounts/delete/",
+        "/trash/",
+    ],
 )
 def test_signed_in_pages_have_no_english_left_in_japanese(signed_in, url):
     html = signed_in.get(url, HTTP_ACCEPT_LANGUAGE="ja").text

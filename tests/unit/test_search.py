@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from diaries import search
 from diaries.search import Corpus, CorpusCache, Term, document, normalize, rank, stem, terms_of
 
 
@@ -226,3 +227,57 @@ def test_a_refresh_that_misses_a_row_builds_the_whole_corpus_again():
     now = cache.get(1, "v2", build, seconds=300, size=2, refresh=lambda c, f: c.updated([2, 1], []))
 
     assert built == [1] and now.ids == [2, 1]
+
+
+# --- two words in any order; where they are, marked (issue 17) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "text", "notes"),
+    [
+        ("Ramen miso", "Miso ramen for lunch.", ""),
+        ("miso ramen", "Ramen, then a bowl of miso soup.", ""),
+        ("ramen miso", "A long walk.", "ramen at noon, MISO at night"),
+        ("ラーメン 味噌", "昼に味噌ラーメンを食べた。", ""),
+        ("味噌 ラーメン", "ﾗｰﾒﾝを食べた。", "味噌"),  # half-width katakana in the text
+    ],
+)
+def test_both_words_are_found_in_any_order_english_and_japanese(query, text, notes):
+    diary = [(1, text, "", "", "", notes), (2, "Ramen only. ラーメンだけ。", "", "", "", "")]
+    assert rank(diary, query) == [1]
+
+
+def test_every_match_of_every_term_is_marked_in_the_original_characters():
+    excerpt = search.excerpt(
+        [("text", "ﾗｰﾒﾝ and MISO; ramen again, then Walked home.")], "ラーメン miso walking"
+    )
+
+    assert excerpt.field == "text"
+    assert [piece for piece, found in excerpt.pieces if found] == ["ﾗｰﾒﾝ", "MISO", "Walked"]
+    assert "".join(piece for piece, _found in excerpt.pieces) == (
+        "ﾗｰﾒﾝ and MISO; ramen again, then Walked home."
+    )
+
+
+def test_the_excerpt_comes_from_the_field_holding_the_most_terms():
+    excerpt = search.excerpt(
+        [("text", "Ramen at noon."), ("morning", "miso ramen with Ken"), ("notes", "")],
+        "ramen miso",
+    )
+
+    assert excerpt.field == "morning"
+    assert [piece for piece, found in excerpt.pieces if found] == ["miso", "ramen"]
+
+
+def test_a_long_text_is_cut_around_the_first_match():
+    text = "word " * 100 + "ramen " + "after " * 100
+
+    excerpt = search.excerpt([("text", text)], "ramen", width=60)
+
+    shown = "".join(piece for piece, _found in excerpt.pieces)
+    assert shown.startswith("…") and shown.endswith("…")
+    assert len(shown) <= 62 and ("ramen", True) in excerpt.pieces
+
+
+def test_no_excerpt_where_nothing_is_found():
+    assert search.excerpt([("text", "Tea."), ("notes", "")], "ramen") is None

@@ -152,7 +152,9 @@ async def test_deleting_an_entry_whose_process_is_gone_cancels_its_generation_fi
         started.generation.pk,
         "cancelled",
     )
-    assert not await db(DiaryEntry.objects.filter(pk=entry.pk).exists)
+    trashed = await db(DiaryEntry.objects.get, pk=entry.pk)  # in the trash, its versions kept
+    assert trashed.trashed_at is not None
+    assert await db(Generation.objects.filter(pk=started.generation.pk).exists)
     assert await db(selectors.generations_today_count, user=user) == 1
 
 
