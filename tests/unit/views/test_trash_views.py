@@ -13,6 +13,7 @@ from diaries.models import DiaryEntry, Sharing
 from diaries.services import trash
 from tests.support.admin import make_superuser, signed_in, written
 from tests.support.factories import make_entry
+from tests.support.responses import body
 
 pytestmark = pytest.mark.django_db
 
@@ -102,8 +103,9 @@ def test_a_trashed_entry_is_on_no_page_of_the_diary(signed_in, client, user):
     for url in pages:
         response = signed_in.get(url)
         assert response.status_code == 200, url
-        assert "Ramen by the sea" not in response.content.decode(), url
-        assert f"/entries/{entry.pk}/" not in response.content.decode(), url
+        text = body(response).decode()
+        assert "Ramen by the sea" not in text, url
+        assert f"/entries/{entry.pk}/" not in text, url
     assert client.get("/s/tok-gone/").status_code == 404
     for suffix in ("", "edit/", "history/", "delete/"):
         assert signed_in.get(f"/entries/{entry.pk}/{suffix}").status_code == 404
