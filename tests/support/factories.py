@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from diaries.models import DiaryEntry
+from diaries.models import DiaryEntry, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_create
 from diaries.writers import Finish, Usage, WriterError, WriterRequest
 
@@ -101,3 +102,27 @@ def checkpoints_recorded(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(generations, "generations_checkpoint", recording)
     return texts
+
+
+def generation_finished(entry: DiaryEntry, text: str) -> Generation:
+    """A finished offline generation of `entry`, which becomes its text."""
+    generation = Generation.objects.create(
+        entry=entry,
+        status=GenerationStatus.DONE,
+        text=text,
+        writer="offline",
+        model_name="nikki-offline-1",
+        tone=entry.tone,
+        language=entry.language,
+        finished_at=timezone.now(),
+    )
+    entry.text, entry.status, entry.writer = text, EntryStatus.DONE, "offline"
+    entry.save()
+    return generation
+
+
+def written(user, text: str, **fields: Any) -> DiaryEntry:
+    """An entry as a finished generation leaves it; `fields` set its date and notes."""
+    entry = make_entry(user, **fields)
+    generation_finished(entry, text)
+    return entry

@@ -15,28 +15,10 @@ from django.utils import timezone
 from diaries import search
 from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_update_text
-from tests.support.factories import make_entry, make_user
+from tests.support.factories import make_user, written
 from tests.support.responses import body as streamed
 
 pytestmark = pytest.mark.django_db
-
-
-def written(user, text: str, **fields) -> DiaryEntry:
-    """An entry as a finished generation leaves it."""
-    entry = make_entry(user, **fields)
-    Generation.objects.create(
-        entry=entry,
-        status=GenerationStatus.DONE,
-        text=text,
-        writer="offline",
-        model_name="nikki-offline-1",
-        tone=entry.tone,
-        language=entry.language,
-        finished_at=timezone.now(),
-    )
-    entry.text, entry.status, entry.writer = text, EntryStatus.DONE, "offline"
-    entry.save()
-    return entry
 
 
 @pytest.mark.parametrize(

@@ -7,28 +7,10 @@ import datetime as dt
 import re
 
 import pytest
-from django.utils import timezone
 
-from diaries.models import DiaryEntry, EntryStatus, Generation, GenerationStatus
-from tests.support.factories import make_entry
+from tests.support.factories import written
 
 pytestmark = pytest.mark.django_db
-
-
-def written(user, text: str, **fields) -> DiaryEntry:
-    entry = make_entry(user, **fields)
-    Generation.objects.create(
-        entry=entry,
-        status=GenerationStatus.DONE,
-        text=text,
-        writer="offline",
-        tone=entry.tone,
-        language=entry.language,
-        finished_at=timezone.now(),
-    )
-    entry.text, entry.status, entry.writer = text, EntryStatus.DONE, "offline"
-    entry.save()
-    return entry
 
 
 def found_ids(html: str) -> list[int]:

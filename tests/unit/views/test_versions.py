@@ -6,30 +6,11 @@ import re
 
 import pytest
 from django.contrib.messages import get_messages
-from django.utils import timezone
 
-from diaries.models import DiaryEntry, EntryStatus, Generation, GenerationStatus
 from diaries.services.entries import entry_update_text
-from tests.support.factories import make_entry
+from tests.support.factories import generation_finished, make_entry
 
 pytestmark = pytest.mark.django_db
-
-
-def generated(entry: DiaryEntry, text: str) -> Generation:
-    """A finished generation of `entry`, which becomes its text."""
-    generation = Generation.objects.create(
-        entry=entry,
-        status=GenerationStatus.DONE,
-        text=text,
-        writer="offline",
-        model_name="nikki-offline-1",
-        tone=entry.tone,
-        language=entry.language,
-        finished_at=timezone.now(),
-    )
-    entry.text, entry.status, entry.writer = text, EntryStatus.DONE, "offline"
-    entry.save()
-    return generation
 
 
 def version_items(html: str) -> dict[str, str]:
@@ -40,8 +21,8 @@ def test_two_generations_with_the_same_text_have_one_current_and_the_older_can_b
     signed_in, user
 ):
     entry = make_entry(user)
-    older = generated(entry, "The same words.")
-    newer = generated(entry, "The same words.")
+    older = generation_finished(entry, "The same words.")
+    newer = generation_finished(entry, "The same words.")
 
     html = signed_in.get(f"/entries/{entry.pk}/history/").text
 
@@ -54,7 +35,7 @@ def test_two_generations_with_the_same_text_have_one_current_and_the_older_can_b
 
 def test_each_version_shows_its_word_changes_to_the_current_text_escaped(signed_in, user):
     entry = make_entry(user)
-    first = generated(entry, "The cat sat on the <b>mat</b>.")
+    first = generation_finished(entry, "The cat sat on the <b>mat</b>.")
     entry_update_text(entry=entry, text="The dog sat on the <b>mat</b>.")
 
     items = version_items(signed_in.get(f"/entries/{entry.pk}/history/").text)
@@ -68,8 +49,8 @@ def test_each_version_shows_its_word_changes_to_the_current_text_escaped(signed_
 
 def test_any_two_versions_can_be_compared_word_by_word(signed_in, user):
     entry = make_entry(user)
-    first = generated(entry, "Rain all morning, then sun.")
-    second = generated(entry, "Snow all morning, then sun.")
+    first = generation_finished(entry, "Rain all morning, then sun.")
+    second = generation_finished(entry, "Snow all morning, then sun.")
     entry_update_text(entry=entry, text="Something else entirely.")
 
     html = signed_in.get(
@@ -83,7 +64,7 @@ def test_any_two_versions_can_be_compared_word_by_word(signed_in, user):
 
 def test_restoring_says_which_text_it_replaced(signed_in, user):
     entry = make_entry(user)
-    generation = generated(entry, "The model's version.")
+    generation = generation_finished(entry, "The model's version.")
     entry_update_text(entry=entry, text="My version, with a detail I care about.")
 
     response = signed_in.post(f"/entries/{entry.pk}/history/generation/{generation.pk}/restore/")
@@ -98,8 +79,8 @@ def test_restoring_says_which_text_it_replaced(signed_in, user):
 
 def test_the_compare_form_offers_the_previous_version_against_the_current(signed_in, user):
     entry = make_entry(user)
-    first = generated(entry, "First words.")
-    second = generated(entry, "Second words.")
+    first = generation_finished(entry, "First words.")
+    second = generation_finished(entry, "Second words.")
 
     html = signed_in.get(f"/entries/{entry.pk}/history/").text
 
