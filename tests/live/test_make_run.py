@@ -40,7 +40,14 @@ def test_installing_prints_what_it_installs_and_no_pip_warnings(tmp_path):
     shutil.copy(ROOT / "bin" / "find-python", tmp_path / "bin" / "find-python")
     env = {**os.environ, "PIP_FIND_LINKS": str(tmp_path / "no-such-wheels")}
     done = subprocess.run(
-        ["make", "-f", str(ROOT / "Makefile"), "install", f"PYTHON={sys.executable}"],
+        [
+            "make",
+            "--no-print-directory",
+            "-f",
+            str(ROOT / "Makefile"),
+            "install",
+            f"PYTHON={sys.executable}",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
