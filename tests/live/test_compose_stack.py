@@ -269,7 +269,9 @@ async def test_a_replica_stopped_mid_stream_keeps_the_text_and_retry_works_elsew
     )
     async with retry:
         finished = (await frames_until(retry, "done", timeout=90))[-1]
-    assert finished["status"] == "done" and finished["text"].startswith(done["text"])
+    # A new attempt writes the entry afresh (the offline writer varies between attempts); the
+    # interrupted attempt's text stays as a version of its own.
+    assert finished["status"] == "done" and finished["text"] and finished["text"] != done["text"]
     assert stack.generation_replica(again["generation"], "done") == retry_replica
     page = entry_page(stack.page(cookie, f"/entries/{entry}/").text)
     assert (page.status, page.text, page.retry_shown) == ("done", finished["text"], False)
