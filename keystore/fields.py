@@ -183,6 +183,5 @@ class EncryptedTextBlobField(_Encrypted, models.BinaryField):
         return super().get_db_prep_value(value, connection, prepared=True)
 
     def to_python(self, value):
-        if isinstance(value, str | Sealed):
-            return value.text if isinstance(value, Sealed) else value
-        return super().to_python(value)
+        # A str is the text itself (BinaryField would read it as base64); Sealed: the mixin's.
+        return value if isinstance(value, str) else super().to_python(value)
