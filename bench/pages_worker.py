@@ -175,7 +175,7 @@ def measure(user, urls: dict[str, list[str]], *, runs: int, export_runs: int) ->
         counter = QueryCounter()
         with connection.execute_wrapper(counter):
             response = client.get(addresses[0])
-        assert response.status_code == 200, (address, response.status_code)
+        assert response.status_code == 200, (addresses[0], response.status_code)
         times, cpu = [], []
         for run in range(count):
             address = addresses[run % len(addresses)]
