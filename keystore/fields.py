@@ -12,6 +12,7 @@ backup restored) reads as `Unreadable`: a placeholder that, saved again, keeps i
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -73,12 +74,13 @@ def _data_key_of(owner_id: int) -> bytes | None:
     return store.data_key_get(owner_id=owner_id)
 
 
-def opened_text(stored: str | bytes) -> str:
-    """A stored value as text: opened, `Unreadable`, or as it is when it was never sealed."""
+def opened_text(stored: str | bytes, key_of=_data_key_of) -> str:
+    """A stored value as text: opened, `Unreadable`, or as it is when it was never sealed.
+    `key_of(owner_id)`: the owner's data key, or None."""
     if not stored or (isinstance(stored, str) and not crypto.is_sealed(stored)):
         return stored
     try:
-        owner_id, text = crypto.open_sealed_with(_data_key_of, stored)
+        owner_id, text = crypto.open_sealed_with(key_of, stored)
         if text is None:
             logger.warning("a text of user %s has no data key any more", owner_id)
             return Unreadable(stored)
@@ -86,6 +88,26 @@ def opened_text(stored: str | bytes) -> str:
     except crypto.CannotOpen:
         logger.warning("a stored text does not open with its owner's data key")
         return Unreadable(stored)
+
+
+def opened_texts(stored: Iterable[str | bytes | memoryview | None]) -> list[str]:
+    """Many stored values (read as they are, not through the field, e.g. with
+    `ExpressionWrapper(F(name), output_field=BinaryField())`) as `opened_text` would return each,
+    every owner's data key looked up once: a search opens a whole diary at once. None and
+    empty values read as ""."""
+    keys: dict[int, bytes | None] = {}
+
+    def key_of(owner_id: int) -> bytes | None:
+        if owner_id not in keys:
+            keys[owner_id] = _data_key_of(owner_id)
+        return keys[owner_id]
+
+    return [
+        opened_text(value.tobytes() if isinstance(value, memoryview) else value, key_of)
+        if value
+        else ""
+        for value in stored
+    ]
 
 
 class _Encrypted:

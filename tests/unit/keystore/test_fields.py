@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.core.exceptions import FieldError
 from django.db import transaction
 from django.db.models import BinaryField, TextField
@@ -113,10 +114,48 @@ def test_a_text_in_a_binary_column_is_sealed_without_base64_and_reads_back(user,
     )
 
     raw = stored_bytes(entry.pk)
-    assert raw.startswith(crypto.PREFIX.encode()) and b"quiet" not in raw
-    # The owner's id, the nonce, then AES-GCM's ciphertext and tag: no base64 around them.
-    assert len(raw) == len(crypto.PREFIX) + 8 + crypto.NONCE_BYTES + len("a quiet note") + 16
+    assert raw.startswith(crypto.PREFIX_COMPRESSED) and b"quiet" not in raw
+    # The owner's id, the nonce, then AES-GCM's ciphertext (of the LZ4 block: a few bytes more
+    # than so short a text) and tag: no base64 around them.
+    header = len(crypto.PREFIX_COMPRESSED) + 8 + crypto.NONCE_BYTES
+    assert header + len("a quiet note") + 16 < len(raw) < header + len("a quiet note") + 16 + 10
     assert EntrySearchText.objects.get(pk=entry.pk).text == "a quiet note"
+
+
+def test_a_long_text_in_a_binary_column_is_compressed_before_it_is_sealed(user, entry):
+    text = " ".join(f"walked along the river, day {day}" for day in range(120))
+    EntrySearchText.objects.create(
+        entry=entry, text=text, source_changed_at=entry.updated_at, version=1
+    )
+
+    raw = stored_bytes(entry.pk)
+    assert len(raw) < len(text.encode()) / 2 and b"river" not in raw
+    assert EntrySearchText.objects.get(pk=entry.pk).text == text
+
+
+def test_a_binary_text_sealed_before_compression_still_opens(user, entry):
+    # What an earlier version stored: the text's bytes sealed as they are, under "nk1.".
+    key = store.data_key_get_or_create(owner_id=user.pk)
+    owner, nonce = user.pk.to_bytes(8, "big"), b"\x01" * crypto.NONCE_BYTES
+    body = AESGCM(key).encrypt(nonce, b"an older note", crypto.PREFIX.encode() + owner)
+    old = crypto.PREFIX.encode() + owner + nonce + body
+    EntrySearchText.objects.create(
+        entry=entry, text=Unreadable(old), source_changed_at=entry.updated_at, version=1
+    )
+
+    assert stored_bytes(entry.pk) == old
+    assert EntrySearchText.objects.get(pk=entry.pk).text == "an older note"
+
+
+def test_a_compressed_text_relabelled_as_uncompressed_does_not_open(user, entry):
+    EntrySearchText.objects.create(
+        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
+    )
+    raw = stored_bytes(entry.pk)
+    relabelled = crypto.PREFIX.encode() + raw[len(crypto.PREFIX_COMPRESSED) :]
+    EntrySearchText.objects.filter(pk=entry.pk).update(text=Unreadable(relabelled))
+
+    assert isinstance(EntrySearchText.objects.get(pk=entry.pk).text, Unreadable)
 
 
 def test_a_binary_sealed_text_whose_key_is_gone_reads_as_unreadable_and_saves_back(user, entry):

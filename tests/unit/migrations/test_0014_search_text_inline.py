@@ -1,0 +1,59 @@
+"""Migration 0014 keeps the search documents in their table's rows on PostgreSQL, where a
+search reads them without following each into TOAST; reversing it puts the default back."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from diaries.models import EntrySearchText
+from tests.support.factories import make_entry
+from tests.support.migrations import migrate
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL column storage"),
+]
+
+BEFORE = [("diaries", "0013_entry_trash")]
+AFTER = [("diaries", "0014_search_text_inline")]
+
+
+def toast_bytes() -> int:
+    """What the search documents' TOAST table holds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = %s",
+            [EntrySearchText._meta.db_table],
+        )
+        return cursor.fetchone()[0]
+
+
+def write_documents(user) -> None:
+    # Sealed text does not compress: 4 KB of varied words stays about 4 KB in the row.
+    for day in range(1, 6):
+        entry = make_entry(user)
+        text = " ".join(f"word{day}-{n}-{n * n % 97}" for n in range(400))
+        EntrySearchText.objects.create(
+            entry=entry, text=text, source_changed_at=entry.updated_at, version=2
+        )
+
+
+def test_documents_stay_in_the_rows_and_go_to_toast_again_when_reversed(user):
+    migrate(BEFORE)
+    write_documents(user)
+    assert toast_bytes() > 0  # the default storage moves a 4 KB sealed value out of the row
+    EntrySearchText.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM FULL {EntrySearchText._meta.db_table}")
+
+    migrate(AFTER)
+    write_documents(user)
+    assert toast_bytes() == 0
+
+    migrate(BEFORE)
+    EntrySearchText.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM FULL {EntrySearchText._meta.db_table}")
+    write_documents(user)
+    assert toast_bytes() > 0
