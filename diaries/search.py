@@ -102,27 +102,29 @@ class Term:
     # Words that may share the stem: every word whose stem is `stem` starts with this prefix.
     candidates: re.Pattern[str] | None = None
     prefix: str = ""
+    # What every text holding the term holds: the term itself, or for an English word the
+    # prefix of its stem's words when the word holds it ("" when not: no shortcut). Where it
+    # is missing, nothing more need be read.
+    needle: str = ""
 
     @classmethod
     def of(cls, text: str) -> Term:
         if not _ENGLISH_WORD.fullmatch(text):
-            return cls(text)
+            return cls(text, needle=text)
         root = stem(text)
         prefix = _SHORT_PREFIX.get(root, root[:-1] if root[-1:] in "eiyl" else root)
         # No leading \b: a pattern that starts with its literal is searched for much faster.
-        return cls(text, root, re.compile(re.escape(prefix) + r"[a-z]*"), prefix)
-
-    def count_in(self, corpus: str, start: int, end: int) -> int:
-        """How often the term occurs in corpus[start:end]; a word found only by its stem counts
-        once."""
-        found = corpus.count(self.text, start, end)
-        return found if found or self.stem is None else int(self.found_in(corpus, start, end))
+        candidates = re.compile(re.escape(prefix) + r"[a-z]*")
+        return cls(text, root, candidates, prefix, prefix if prefix in text else "")
 
     def found_in(self, corpus: str, start: int = 0, end: int | None = None) -> bool:
         """Whether the term occurs in normalized corpus[start:end]."""
         end = len(corpus) if end is None else end
-        if corpus.find(self.text, start, end) != -1:
-            return True
+        return corpus.find(self.text, start, end) != -1 or self.stem_found_in(corpus, start, end)
+
+    def stem_found_in(self, corpus: str, start: int, end: int) -> bool:
+        """Whether a word of corpus[start:end] has the term's stem (never, for a term that is
+        not one English word)."""
         first = -1 if self.stem is None else corpus.find(self.prefix, start, end)
         if first == -1:
             return False  # str.find first: much faster than the pattern where nothing is
@@ -137,7 +139,8 @@ class Term:
 
 def terms_of(query: str) -> list[Term]:
     """The distinct terms of a query, in order; a "quoted phrase" is one term."""
-    normalized = normalize(query)
+    # NUL joins a document's fields (`document`): a term holding it would match across two.
+    normalized = normalize(query).replace("\0", " ")
     try:
         parts = shlex.split(normalized)
     except ValueError:  # an unbalanced quote: take the words as they are
@@ -207,15 +210,28 @@ class Corpus:
             return []
         scored: list[tuple[int, int, int]] = []
         for pk, row in zip(self.ids, self.rows, strict=True):
-            if not all(term.found_in(row) for term in terms):
-                continue
+            end = len(row)
             split = row.find("\0")  # the text, then the notes
-            split = len(row) if split == -1 else split
+            split = end if split == -1 else split
             pairs = occurrences = 0
+            # One pass over each part per term: a term (never NUL) cannot span the split.
             for term in terms:
-                occurrences += term.count_in(row, 0, len(row))
-                pairs += term.found_in(row, 0, split) + term.found_in(row, split, len(row))
-            scored.append((pk, pairs, occurrences))
+                if term.needle not in row:
+                    break  # one pass where the term is missing, the common case
+                in_text = row.count(term.text, 0, split)
+                in_notes = row.count(term.text, split, end)
+                found_text = in_text > 0 or (
+                    term.stem is not None and term.stem_found_in(row, 0, split)
+                )
+                found_notes = in_notes > 0 or (
+                    term.stem is not None and term.stem_found_in(row, split, end)
+                )
+                if not (found_text or found_notes):
+                    break  # every term must be found
+                pairs += found_text + found_notes
+                occurrences += in_text + in_notes or 1  # found only by its stem: once
+            else:
+                scored.append((pk, pairs, occurrences))
         scored.sort(key=lambda hit: (hit[1], hit[2]), reverse=True)  # stable: newest first
         return [pk for pk, _pairs, _occurrences in scored]
 
@@ -295,23 +311,33 @@ def _normalized_with_origin(text: str) -> tuple[str, list[int] | None]:
 def spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
     """Where `terms` occur in `text` (its own positions, start and end), in order, overlapping
     ones merged: each term as search finds it, an English word in any of its forms too."""
+    return _merged([span for found in _spans_by_term(text, terms) for span in found])
+
+
+def _spans_by_term(text: str, terms: Sequence[Term]) -> list[list[tuple[int, int]]]:
+    """For each term, where it occurs in `text` (its own positions): `text` normalized once."""
     normalized, origin = _normalized_with_origin(text)
-    found: list[tuple[int, int]] = []
+    by_term: list[list[tuple[int, int]]] = []
     for term in terms:
+        found: list[tuple[int, int]] = []
         start = normalized.find(term.text)
         while start != -1:
             found.append((start, start + len(term.text)))
             start = normalized.find(term.text, start + len(term.text))
-        if term.stem is None:
-            continue
-        for word in term.candidates.finditer(normalized):
-            at = word.start()
-            if at > 0 and (normalized[at - 1].isalnum() or normalized[at - 1] == "_"):
-                continue
-            if stem(word.group()) == term.stem:
-                found.append((at, word.end()))
-    if origin is not None:
-        found = [(origin[start], origin[end - 1] + 1) for start, end in found if end > start]
+        if term.stem is not None:
+            for word in term.candidates.finditer(normalized):
+                at = word.start()
+                if at > 0 and (normalized[at - 1].isalnum() or normalized[at - 1] == "_"):
+                    continue
+                if stem(word.group()) == term.stem:
+                    found.append((at, word.end()))
+        if origin is not None:
+            found = [(origin[start], origin[end - 1] + 1) for start, end in found if end > start]
+        by_term.append(found)
+    return by_term
+
+
+def _merged(found: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         if merged and start <= merged[-1][1]:
@@ -338,10 +364,13 @@ def excerpt(fields: Sequence[tuple[str, str]], query: str, *, width: int = 200) 
     for name, value in fields:
         if not value:
             continue
-        found = spans(value, terms)
-        count = sum(1 for term in terms if spans(value, [term])) if found else 0
+        by_term = _spans_by_term(value, terms)
+        count = sum(1 for found in by_term if found)
+        found = _merged([span for spans_of_term in by_term for span in spans_of_term])
         if count and (best is None or count > best[0]):
             best = (count, name, value, found)
+            if count == len(terms):
+                break  # no later field can hold more
     if best is None:
         return None
     _count, name, value, found = best

@@ -284,6 +284,11 @@ _corpora = search.CorpusCache()
 SEARCH_REFRESH_MARGIN_SECONDS = 60
 
 
+def search_cache_clear() -> None:
+    """Forget every kept search corpus (tests: a rolled-back database reuses ids)."""
+    _corpora.clear()
+
+
 def entries_search(
     *,
     user,

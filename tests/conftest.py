@@ -11,7 +11,7 @@ from channels.layers import channel_layers
 from django.core.cache import cache
 from django.utils import translation
 
-from diaries import generation
+from diaries import generation, selectors
 from keystore import store
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.sockets import Socket, connect
@@ -37,10 +37,13 @@ def pytest_collection_modifyitems(items) -> None:
 
 @pytest.fixture(autouse=True)
 def _no_data_key_kept():
-    """Data keys are cached per process; a test's database (and its keys) start empty."""
+    """Data keys and searchers' corpora are kept per process; a test's database (and its
+    keys) start empty, and a rolled-back database gives the next test's rows the same ids."""
     store.cache_clear()
+    selectors.search_cache_clear()
     yield
     store.cache_clear()
+    selectors.search_cache_clear()
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diaries import search
 from diaries.search import Corpus, CorpusCache, Term, document, normalize, rank, stem, terms_of
@@ -281,3 +283,72 @@ def test_a_long_text_is_cut_around_the_first_match():
 
 def test_no_excerpt_where_nothing_is_found():
     assert search.excerpt([("text", "Tea."), ("notes", "")], "ramen") is None
+
+
+# --- Ranking, against its definition written out plainly ---------------------------------------
+
+
+def _found_by_stem(term: Term, value: str) -> bool:
+    """Whether a word of `value` (a run of a-z not preceded by a letter, digit or _) has the
+    term's stem."""
+    at = 0
+    while at < len(value):
+        if "a" <= value[at] <= "z" and (
+            at == 0 or not (value[at - 1].isalnum() or value[at - 1] == "_")
+        ):
+            end = at
+            while end < len(value) and "a" <= value[end] <= "z":
+                end += 1
+            if stem(value[at:end]) == term.stem:
+                return True
+            at = end
+        else:
+            at += 1
+    return False
+
+
+def _ranked_by_definition(rows_: list[tuple], query: str) -> list[int]:
+    """The module docstring's rule, field by field: every term found in the text or the notes
+    (as a substring, or an English word by its stem); the most (term, part) pairs, then the most
+    occurrences (a word found only by its stem counts once), then the newest."""
+    terms = terms_of(query)
+    if not terms:
+        return []
+    scored = []
+    for pk, text, *notes in rows_:
+        parts = [[normalize(text)], [normalize(value) for value in notes]]
+        pairs = occurrences = 0
+        for term in terms:
+            counts = [sum(value.count(term.text) for value in part) for part in parts]
+            found = [
+                count > 0 or (term.stem is not None and any(_found_by_stem(term, v) for v in part))
+                for count, part in zip(counts, parts, strict=True)
+            ]
+            if not any(found):
+                break
+            pairs += sum(found)
+            occurrences += sum(counts) or 1
+        else:
+            scored.append((pk, pairs, occurrences))
+    scored.sort(key=lambda hit: (hit[1], hit[2]), reverse=True)
+    return [pk for pk, _pairs, _occurrences in scored]
+
+
+_WORDS = [
+    *("walk", "walks", "Walked", "sidewalks", "9walks", "_walk", "x-walking", "happy", "happiness"),
+    *("the", "THE", "theme", "a", "rain", "rainy", "川", "川沿い", "ﾃﾆｽ", "テニス"),
+]
+# A field never holds NUL (forms refuse it, PostgreSQL cannot store it); a query may.
+_text = st.lists(st.sampled_from([*_WORDS, " ", ", ", "。"]), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(_text, _text, _text, _text, _text), min_size=1, max_size=6),
+    st.lists(st.sampled_from([*_WORDS, '"the walk"', "\0", "a\0the"]), min_size=1, max_size=3).map(
+        " ".join
+    ),
+)
+def test_ranking_follows_its_definition_field_by_field(fields, query):
+    rows_ = [(pk, *values) for pk, values in enumerate(fields, start=1)]
+    assert rank(rows_, query) == _ranked_by_definition(rows_, query)
