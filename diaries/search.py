@@ -220,12 +220,8 @@ class Corpus:
                     break  # one pass where the term is missing, the common case
                 in_text = row.count(term.text, 0, split)
                 in_notes = row.count(term.text, split, end)
-                found_text = in_text > 0 or (
-                    term.stem is not None and term.stem_found_in(row, 0, split)
-                )
-                found_notes = in_notes > 0 or (
-                    term.stem is not None and term.stem_found_in(row, split, end)
-                )
+                found_text = in_text > 0 or term.stem_found_in(row, 0, split)
+                found_notes = in_notes > 0 or term.stem_found_in(row, split, end)
                 if not (found_text or found_notes):
                     break  # every term must be found
                 pairs += found_text + found_notes
@@ -308,14 +304,9 @@ def _normalized_with_origin(text: str) -> tuple[str, list[int] | None]:
     return "".join(pieces), origin
 
 
-def spans(text: str, terms: Sequence[Term]) -> list[tuple[int, int]]:
-    """Where `terms` occur in `text` (its own positions, start and end), in order, overlapping
-    ones merged: each term as search finds it, an English word in any of its forms too."""
-    return _merged([span for found in _spans_by_term(text, terms) for span in found])
-
-
 def _spans_by_term(text: str, terms: Sequence[Term]) -> list[list[tuple[int, int]]]:
-    """For each term, where it occurs in `text` (its own positions): `text` normalized once."""
+    """For each term, where it occurs in `text` (its own positions, start and end): as search
+    finds it, an English word in any of its forms too; `text` normalized once."""
     normalized, origin = _normalized_with_origin(text)
     by_term: list[list[tuple[int, int]]] = []
     for term in terms:
@@ -338,6 +329,7 @@ def _spans_by_term(text: str, terms: Sequence[Term]) -> list[list[tuple[int, int
 
 
 def _merged(found: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans `found`, in order, overlapping ones merged."""
     merged: list[tuple[int, int]] = []
     for start, end in sorted(found):
         if merged and start <= merged[-1][1]:

@@ -59,7 +59,7 @@ def documents(entries: QuerySet[DiaryEntry]) -> list[tuple[int, str]]:
             ExpressionWrapper(F("search_text__text"), output_field=BinaryField()),
         )
     }
-    current = [pk for pk in order if found.get(pk, (False,))[0]]
+    current = [pk for pk in order if pk in found and found[pk][0]]
     texts = dict(zip(current, opened_texts(found[pk][1] for pk in current), strict=True))
     stale = [pk for pk in order if pk not in texts]
     for start in range(0, len(stale), BATCH):

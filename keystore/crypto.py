@@ -112,7 +112,10 @@ def _cipher(key: bytes) -> AESGCM:
 def _unpack_bytes(sealed: bytes) -> tuple[bytes, bytes]:
     """The prefix of a binary sealed value (compressed or not) and what follows it."""
     prefix = sealed[: len(PREFIX_COMPRESSED)]
-    if prefix not in (PREFIX_COMPRESSED, _PREFIX_BYTES) or len(sealed) < 4 + 8 + NONCE_BYTES + 16:
+    if (
+        prefix not in (PREFIX_COMPRESSED, _PREFIX_BYTES)
+        or len(sealed) < len(prefix) + 8 + NONCE_BYTES + 16
+    ):
         raise CannotOpen("not a sealed text")
     return prefix, sealed[len(prefix) :]
 

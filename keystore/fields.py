@@ -102,12 +102,14 @@ def opened_texts(stored: Iterable[str | bytes | memoryview | None]) -> list[str]
             keys[owner_id] = _data_key_of(owner_id)
         return keys[owner_id]
 
-    return [
-        opened_text(value.tobytes() if isinstance(value, memoryview) else value, key_of)
-        if value
-        else ""
-        for value in stored
-    ]
+    return [_opened_blob(value, key_of) for value in stored]
+
+
+def _opened_blob(stored: bytes | memoryview | None, key_of=_data_key_of) -> str:
+    """A binary column's value as text ("" when empty or NULL)."""
+    if not stored:
+        return ""
+    return opened_text(stored.tobytes() if isinstance(stored, memoryview) else stored, key_of)
 
 
 class _Encrypted:
@@ -191,9 +193,7 @@ class EncryptedTextBlobField(_Encrypted, models.BinaryField):
         super().__init__(*args, **kwargs)
 
     def from_db_value(self, value, expression, connection):
-        if isinstance(value, memoryview):
-            value = value.tobytes()
-        return super().from_db_value(value, expression, connection) if value else ""
+        return _opened_blob(value)
 
     def get_db_prep_value(self, value, connection, prepared=False):
         if isinstance(value, Unreadable):
