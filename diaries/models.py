@@ -210,6 +210,26 @@ class DiaryEntry(models.Model):
         )
 
 
+class SearchDictionary(models.Model):
+    """Text of a person's diary that their search documents are compressed against
+    (keystore.crypto.Dictionary), sealed like them: a document of a few kilobytes shares most of
+    its words with the rest of the diary, and against this LZ4 finds them, so a search fetches
+    far fewer bytes. Made from a sample of the diary's documents by diaries/search_index.py,
+    which makes it again (and so rebuilds every document) when the diary has grown fourfold
+    since, or when an entry it was sampled from has been deleted, so that a deleted entry's words
+    do not live on in it."""
+
+    owner = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="search_dictionary"
+    )
+    text = EncryptedTextBlobField(owner="owner_id")
+    entries = models.PositiveIntegerField()  # how many entries the diary had when it was made
+    sampled = models.JSONField(default=list)  # the ids of the entries it was made from
+
+    def __str__(self) -> str:
+        return f"search dictionary of user #{self.owner_id}"
+
+
 class EntrySearchText(models.Model):
     """An entry's words as search compares them (its text and notes, normalized, in one value),
     sealed like them: a search opens one value per entry, not five to normalize. Built from the
@@ -222,6 +242,10 @@ class EntrySearchText(models.Model):
     text = EncryptedTextBlobField(owner="entry.owner_id")
     source_changed_at = models.DateTimeField()  # the entry's updated_at it was built from
     version = models.PositiveSmallIntegerField()  # the normalized form's version
+    # What `text` was compressed against (none for a short diary): a document cannot outlive it.
+    dictionary = models.ForeignKey(
+        SearchDictionary, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"search text of entry #{self.entry_id}"

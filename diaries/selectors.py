@@ -341,13 +341,13 @@ def _entries_ranked(*, user, own: QuerySet[DiaryEntry], query: str) -> list[int]
         since = changed - dt.timedelta(seconds=SEARCH_REFRESH_MARGIN_SECONDS)
         return corpus.updated(
             own.values_list("pk", flat=True),
-            search_index.documents(own.filter(updated_at__gte=since)),
+            search_index.documents(own.filter(updated_at__gte=since), owner=user),
         )
 
     corpus = _corpora.get(
         user.pk,
         tuple(fingerprint.values()),
-        lambda: search.Corpus.of_documents(search_index.documents(own)),
+        lambda: search.Corpus.of_documents(search_index.documents(own, owner=user)),
         seconds=settings.DIARY_SEARCH_CACHE_SECONDS,
         size=settings.DIARY_SEARCH_CACHE_PEOPLE,
         refresh=refresh,

@@ -9,14 +9,21 @@ column (`seal_bytes`), the text is compressed with LZ4 first and sealed under it
 then about 40 % fewer bytes to fetch and to decrypt, and there is no decoding to pay. A binary
 value sealed before compression (``nk1.`` and the bytes) still opens. Either prefix is part of
 the associated data, so a value relabelled from one to the other does not open.
+
+A value may also be compressed against a `Dictionary` (text of the same kind, itself stored
+sealed): prefix ``nk1d``, and the dictionary's digest is part of the associated data, so such a
+value opens with its own dictionary only. A search document of a few kilobytes shares most of
+its words with the rest of its diary; against a dictionary of that diary, LZ4 finds them.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import lz4.block
@@ -26,6 +33,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "nk1."
 _PREFIX_BYTES = PREFIX.encode()
 PREFIX_COMPRESSED = b"nk1z"  # a binary value: LZ4 block (its size first), then sealed
+PREFIX_DICTIONARY = b"nk1d"  # the same, compressed against a Dictionary
+_BINARY_PREFIXES = (PREFIX_COMPRESSED, PREFIX_DICTIONARY, _PREFIX_BYTES)
+DICTIONARY_BYTES = 64 * 1024  # LZ4 looks back this far, into the dictionary too
+# LZ4's high-compression level for values compressed against a dictionary: written once and
+# read at every search, so worth the slower writing (bench/: docs/benchmark.md).
+_DICTIONARY_LEVEL = 6
 _OWNER = struct.Struct(">Q")
 NONCE_BYTES = 12
 
@@ -36,6 +49,22 @@ class KeyRingError(ValueError):
 
 class CannotOpen(ValueError):
     """A sealed text that does not open: a wrong or destroyed key, or a damaged text."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dictionary:
+    """Text that values are compressed against (its last DICTIONARY_BYTES count), and its
+    digest, which sealing binds: a value opens with the dictionary it was compressed against,
+    never silently with another."""
+
+    data: bytes
+    digest: bytes = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "digest", hashlib.blake2b(self.data, digest_size=16).digest())
+
+    def __repr__(self) -> str:  # never the text
+        return f"Dictionary(<{len(self.data)} bytes>)"
 
 
 def is_sealed(value: str) -> bool:
@@ -53,17 +82,28 @@ def seal(key: bytes, owner_id: int, text: str) -> str:
     )
 
 
-def seal_bytes(key: bytes, owner_id: int, text: str) -> bytes:
-    """`text` compressed, then encrypted under the owner's data key `key`, for a binary
-    column."""
-    plain = lz4.block.compress(text.encode(), store_size=True)
-    return PREFIX_COMPRESSED + _seal_raw(key, owner_id, plain, PREFIX_COMPRESSED)
+def seal_bytes(key: bytes, owner_id: int, text: str, dictionary: Dictionary | None = None) -> bytes:
+    """`text` compressed (against `dictionary` when given), then encrypted under the owner's
+    data key `key`, for a binary column."""
+    if dictionary is None:
+        plain = lz4.block.compress(text.encode(), store_size=True)
+        return PREFIX_COMPRESSED + _seal_raw(key, owner_id, plain, PREFIX_COMPRESSED)
+    plain = lz4.block.compress(
+        text.encode(),
+        mode="high_compression",
+        compression=_DICTIONARY_LEVEL,
+        dict=dictionary.data,
+        store_size=True,
+    )
+    return PREFIX_DICTIONARY + _seal_raw(key, owner_id, plain, PREFIX_DICTIONARY, dictionary.digest)
 
 
-def _seal_raw(key: bytes, owner_id: int, plain: bytes, prefix: bytes = _PREFIX_BYTES) -> bytes:
+def _seal_raw(
+    key: bytes, owner_id: int, plain: bytes, prefix: bytes = _PREFIX_BYTES, bound: bytes = b""
+) -> bytes:
     owner = _OWNER.pack(owner_id)
     nonce = os.urandom(NONCE_BYTES)
-    return owner + nonce + _cipher(key).encrypt(nonce, plain, prefix + owner)
+    return owner + nonce + _cipher(key).encrypt(nonce, plain, prefix + owner + bound)
 
 
 def owner_of(sealed: str) -> int:
@@ -77,26 +117,37 @@ def open_sealed(key: bytes, sealed: str) -> str:
 
 
 def open_sealed_with(
-    key_of: Callable[[int], bytes | None], sealed: str | bytes
+    key_of: Callable[[int], bytes | None],
+    sealed: str | bytes,
+    dictionary: Dictionary | None = None,
 ) -> tuple[int, str | None]:
     """The owner's id a sealed text (`seal`'s, or `seal_bytes`') names and the text, opened with
-    `key_of(owner_id)` (None when that owner has no key): one decoding of the text, not one to
-    find the owner and another to open it."""
+    `key_of(owner_id)` (None when that owner has no key) and, for a value compressed against a
+    dictionary, that `dictionary`: one decoding of the text, not one to find the owner and
+    another to open it."""
     if isinstance(sealed, str):
         prefix, raw = _PREFIX_BYTES, _unpack(sealed)
     else:
         prefix, raw = _unpack_bytes(sealed)
     owner_id = _OWNER.unpack_from(raw)[0]
     key = key_of(owner_id)
-    return owner_id, None if key is None else _open_raw(key, raw, prefix)
+    return owner_id, None if key is None else _open_raw(key, raw, prefix, dictionary)
 
 
-def _open_raw(key: bytes, raw: bytes, prefix: bytes = _PREFIX_BYTES) -> str:
+def _open_raw(
+    key: bytes, raw: bytes, prefix: bytes = _PREFIX_BYTES, dictionary: Dictionary | None = None
+) -> str:
     owner, nonce, body = raw[:8], raw[8 : 8 + NONCE_BYTES], raw[8 + NONCE_BYTES :]
+    if prefix == PREFIX_DICTIONARY and dictionary is None:
+        raise CannotOpen("the text was compressed against a dictionary, and none was given")
     try:
-        plain = _cipher(key).decrypt(nonce, body, prefix + owner)
-        if prefix == PREFIX_COMPRESSED:
-            plain = lz4.block.decompress(plain)
+        if prefix == PREFIX_DICTIONARY:
+            plain = _cipher(key).decrypt(nonce, body, prefix + owner + dictionary.digest)
+            plain = lz4.block.decompress(plain, dict=dictionary.data)
+        else:
+            plain = _cipher(key).decrypt(nonce, body, prefix + owner)
+            if prefix == PREFIX_COMPRESSED:
+                plain = lz4.block.decompress(plain)
         return plain.decode()
     except Exception as exc:  # InvalidTag, or a damaged body
         raise CannotOpen("the text does not open with this key") from exc
@@ -112,10 +163,7 @@ def _cipher(key: bytes) -> AESGCM:
 def _unpack_bytes(sealed: bytes) -> tuple[bytes, bytes]:
     """The prefix of a binary sealed value (compressed or not) and what follows it."""
     prefix = sealed[: len(PREFIX_COMPRESSED)]
-    if (
-        prefix not in (PREFIX_COMPRESSED, _PREFIX_BYTES)
-        or len(sealed) < len(prefix) + 8 + NONCE_BYTES + 16
-    ):
+    if prefix not in _BINARY_PREFIXES or len(sealed) < len(prefix) + 8 + NONCE_BYTES + 16:
         raise CannotOpen("not a sealed text")
     return prefix, sealed[len(prefix) :]
 

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import search_index
 from ..exceptions import Busy, DiaryError, NotFound
 from ..models import (
     OWNER_WRITER,
@@ -130,6 +131,7 @@ def entry_delete(*, entry: DiaryEntry, wait: float = 2.0) -> None:
     rows that are gone, nor free a place under the running limit while it still streams. What
     the entry's generations used stays counted in the day's DailyUsage.
     """
+    search_index.entries_forgotten([entry.pk], {entry.owner_id})
     for _round in range(2):
         with transaction.atomic():
             # Locked: a start of this entry waits, then finds it gone.

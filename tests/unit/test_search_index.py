@@ -11,7 +11,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from diaries import search_index
-from diaries.models import DiaryEntry, EntrySearchText
+from diaries.models import DiaryEntry, EntrySearchText, SearchDictionary
+from diaries.services.entries import entry_delete
+from diaries.services.trash import entry_trash, trash_empty
 from keystore import crypto
 from keystore.fields import seal
 from tests.support.factories import make_entry
@@ -97,3 +99,82 @@ def test_an_entry_deleted_while_documents_are_built_fails_no_search(signed_in, u
 
     assert found(signed_in, "lanterns") == [kept.pk]
     assert list(EntrySearchText.objects.values_list("entry_id", flat=True)) == [kept.pk]
+
+
+@pytest.fixture
+def short_dictionary(monkeypatch):
+    """A dictionary from a diary of four entries, sampled from two, made again at twice that."""
+    monkeypatch.setattr(search_index, "DICTIONARY_MIN_ENTRIES", 4)
+    monkeypatch.setattr(search_index, "DICTIONARY_SAMPLE", 2)
+    monkeypatch.setattr(search_index, "DICTIONARY_GROWTH", 2)
+
+
+def raw_documents() -> dict[int, bytes]:
+    return {
+        pk: bytes(raw)
+        for pk, raw in EntrySearchText.objects.values_list("entry_id", Cast("text", BinaryField()))
+    }
+
+
+def test_a_long_diarys_documents_are_compressed_against_its_sealed_dictionary(
+    signed_in, user, short_dictionary
+):
+    entries = [written(user, f"Quince jam, jar {n}, by the window.", morning="") for n in range(4)]
+
+    assert sorted(found(signed_in, "quince")) == sorted(entry.pk for entry in entries)
+
+    made = SearchDictionary.objects.get(owner=user)
+    raw = bytes(
+        SearchDictionary.objects.filter(pk=made.pk).values_list(
+            Cast("text", BinaryField()), flat=True
+        )[0]
+    )
+    assert b"quince" not in raw.lower() and "quince" in made.text
+    assert made.entries == 4 and len(made.sampled) == 2
+    documents = raw_documents()
+    assert all(value.startswith(crypto.PREFIX_DICTIONARY) for value in documents.values())
+    assert set(EntrySearchText.objects.values_list("dictionary", flat=True)) == {made.pk}
+    assert found(signed_in, "window jar") != []
+
+
+def test_a_diary_grown_past_its_dictionary_gets_a_new_one_and_every_document_again(
+    signed_in, user, short_dictionary
+):
+    first = [written(user, f"Heron on the pond, day {n}.", morning="") for n in range(4)]
+    assert len(found(signed_in, "heron")) == 4
+    old = SearchDictionary.objects.get(owner=user)
+
+    more = [written(user, f"Heron at dusk, day {n}.", morning="") for n in range(4)]
+
+    assert sorted(found(signed_in, "heron")) == sorted(e.pk for e in first + more)
+    new = SearchDictionary.objects.get(owner=user)
+    assert new.pk != old.pk and new.entries == 8
+    assert set(EntrySearchText.objects.values_list("dictionary", flat=True)) == {new.pk}
+
+
+@pytest.mark.parametrize("how", ["delete", "empty trash", "another way"])
+def test_deleting_an_entry_the_dictionary_was_sampled_from_forgets_its_words(
+    signed_in, user, short_dictionary, how
+):
+    entries = [written(user, f"Plums, basket {n}.", morning=f"secret{n}word") for n in range(5)]
+    assert len(found(signed_in, "plums")) == 5
+    sampled = SearchDictionary.objects.get(owner=user).sampled
+    gone = next(entry for entry in entries if entry.pk in sampled)
+    secret = gone.morning
+
+    if how == "delete":
+        entry_delete(entry=gone)
+    elif how == "empty trash":
+        entry_trash(user=user, entry=gone)
+        trash_empty(user=user)
+    else:  # a deletion no service saw (the admin's, a shell's): the next search finds out
+        DiaryEntry.objects.filter(pk=gone.pk).delete()
+    if how != "another way":
+        # Forgotten at once, with the documents compressed against it.
+        assert not SearchDictionary.objects.filter(owner=user).exists()
+        assert not EntrySearchText.objects.exists()
+
+    assert sorted(found(signed_in, "plums")) == sorted(e.pk for e in entries if e != gone)
+    made = SearchDictionary.objects.get(owner=user)
+    assert gone.pk not in made.sampled and secret not in made.text
+    assert found(signed_in, secret) == []

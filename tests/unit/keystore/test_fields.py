@@ -19,6 +19,7 @@ from keystore.fields import (
     Sealed,
     Unreadable,
     opened_text,
+    opened_texts,
     seal,
     sealed_text,
 )
@@ -156,6 +157,37 @@ def test_a_compressed_text_relabelled_as_uncompressed_does_not_open(user, entry)
     EntrySearchText.objects.filter(pk=entry.pk).update(text=Unreadable(relabelled))
 
     assert isinstance(EntrySearchText.objects.get(pk=entry.pk).text, Unreadable)
+
+
+def test_a_text_compressed_against_a_dictionary_is_shorter_and_opens_with_that_one_only(
+    user, entry
+):
+    days = [f"Walked along the river to the bakery, day {day}; bought rye." for day in range(40)]
+    dictionary = crypto.Dictionary("\0".join(days).encode())
+    text = "Walked along the river to the bakery again; bought rye and figs."
+    EntrySearchText.objects.create(
+        entry=entry,
+        text=Sealed(user.pk, text, dictionary),
+        source_changed_at=entry.updated_at,
+        version=1,
+    )
+    alone = crypto.seal_bytes(store.data_key_get(owner_id=user.pk), user.pk, text)
+
+    raw = stored_bytes(entry.pk)
+    assert raw.startswith(crypto.PREFIX_DICTIONARY) and b"bakery" not in raw
+    assert len(raw) < len(alone) - 20
+    assert opened_texts([raw], dictionary) == [text]
+    # Without its dictionary, or with another (however alike), it does not open.
+    assert isinstance(EntrySearchText.objects.get(pk=entry.pk).text, Unreadable)
+    other = crypto.Dictionary("\0".join(days[:-1]).encode())
+    assert isinstance(opened_texts([raw], other)[0], Unreadable)
+
+
+def test_a_text_column_refuses_a_dictionary(user, entry):
+    with pytest.raises(ValueError, match="compresses nothing"):
+        DiaryEntry.objects.filter(pk=entry.pk).update(
+            notes=Sealed(user.pk, "a note", crypto.Dictionary(b"notes"))
+        )
 
 
 def test_a_binary_sealed_text_whose_key_is_gone_reads_as_unreadable_and_saves_back(user, entry):

@@ -13,7 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from diaries import search
-from diaries.models import DiaryEntry, EntryEdit, EntryStatus, Generation, GenerationStatus
+from diaries.models import (
+    DiaryEntry,
+    EntryEdit,
+    EntryStatus,
+    Generation,
+    GenerationStatus,
+    SearchDictionary,
+)
 from diaries.services.entries import entry_update_text
 from tests.support.factories import make_user, written
 from tests.support.responses import body as streamed
@@ -243,11 +250,16 @@ def test_after_an_edit_a_search_reads_only_the_entries_written_since(signed_in, 
     assert "1 entry matches" in html or "1 entries match" in html
     # Every statement that reads the words is narrowed, never the whole diary: the search
     # documents of the entries written since the diary was kept (updated_at), the edited
-    # entry's fields to rebuild its document (id IN), the page's own entries (id IN).
+    # entry's fields to rebuild its document (id IN), the page's own entries (id IN); and the
+    # diary's search dictionary, one row, by its owner.
     text_column = connection.ops.quote_name("text")
     reads = [
         q["sql"] for q in queries.captured_queries if text_column in q["sql"].partition(" FROM ")[0]
     ]
+    dictionary = connection.ops.quote_name(SearchDictionary._meta.db_table)
+    owned = f"{dictionary}.{connection.ops.quote_name('owner_id')} = "
+    assert all(owned in sql.partition(" WHERE ")[2] for sql in reads if dictionary in sql)
+    reads = [sql for sql in reads if dictionary not in sql]
     narrowed_by = [
         column
         for sql in reads
