@@ -54,7 +54,7 @@ def documents(entries: QuerySet[DiaryEntry], *, owner) -> list[tuple[int, str]]:
     # The order on its own: sorting the rows that carry the documents (kilobytes each) made
     # PostgreSQL sort megabytes, on disk past its work_mem.
     order = list(entries.values_list("pk", flat=True))
-    made, packed = kept = dictionary_packed(dictionary(owner, order))
+    made = dictionary(owner, order)
     found = {
         pk: (current, sealed)
         for pk, current, sealed in entries.order_by().values_list(
@@ -74,13 +74,13 @@ def documents(entries: QuerySet[DiaryEntry], *, owner) -> list[tuple[int, str]]:
             ExpressionWrapper(F("search_text__text"), output_field=BinaryField()),
         )
     }
-    current = [pk for pk in order if pk in found and found[pk][0]]
-    opened = opened_texts((found[pk][1] for pk in current), packed)
+    current = [pk for pk in order if found.get(pk, (False,))[0]]
+    opened = opened_texts((found[pk][1] for pk in current), _packed(made))
     texts = dict(zip(current, opened, strict=True))
     stale = [pk for pk in order if pk not in texts]
     for start in range(0, len(stale), BATCH):
         batch = stale[start : start + BATCH]
-        texts.update(documents_build(DiaryEntry.objects.filter(pk__in=batch), dictionary=kept))
+        texts.update(documents_build(DiaryEntry.objects.filter(pk__in=batch), dictionary=made))
     # An entry deleted since the first query has no document: it is left out.
     return [(pk, texts[pk]) for pk in order if pk in texts]
 
@@ -89,7 +89,7 @@ def dictionary(owner, order: list[int]) -> SearchDictionary | None:
     """`owner`'s search dictionary, made (again) first when due: `order` holds the ids of
     the entries being searched (the whole diary, or the entries written lately), and a diary
     of DICTIONARY_MIN_ENTRIES is one `order` of that many. None for a shorter diary."""
-    made = SearchDictionary.objects.filter(owner=owner).first()
+    made = dictionary_kept(owner)
     if made is None:
         due = len(order) >= DICTIONARY_MIN_ENTRIES
     else:
@@ -121,14 +121,17 @@ def dictionary(owner, order: list[int]) -> SearchDictionary | None:
                 owner=owner, text=data, entries=len(order), sampled=sampled
             )
     except IntegrityError:  # another search made it meanwhile
-        return SearchDictionary.objects.filter(owner=owner).first()
+        return dictionary_kept(owner)
 
 
-def dictionary_packed(
-    made: SearchDictionary | None,
-) -> tuple[SearchDictionary | None, Dictionary | None]:
-    """A dictionary and its packed form, as `documents_build` takes them."""
-    return made, None if made is None else Dictionary(made.text.encode())
+def dictionary_kept(owner) -> SearchDictionary | None:
+    """`owner`'s search dictionary as it is (none is made here)."""
+    return SearchDictionary.objects.filter(owner=owner).first()
+
+
+def _packed(made: SearchDictionary | None) -> Dictionary | None:
+    """What sealing takes of a dictionary (its text is opened already: this only hashes it)."""
+    return None if made is None else Dictionary(made.text.encode())
 
 
 def entries_forgotten(entry_ids: list[int], owner_ids: set[int]) -> None:
@@ -150,13 +153,14 @@ def documents_build(
     entries: QuerySet,
     *,
     index: type = EntrySearchText,
-    dictionary: tuple[SearchDictionary | None, Dictionary | None] = (None, None),
+    dictionary: SearchDictionary | None = None,
 ) -> dict[int, str]:
     """Build and store the documents of `entries` (a queryset of diary entries; `index` the
-    document model, a historical one in a migration), compressed against `dictionary` (the
-    owner's, and its packed form) when given, a batch at a time; returns them by entry id."""
-    made, packed = dictionary
-    extra = () if made is None else ("dictionary",)  # a migration's model may have no such field
+    document model, a historical one in a migration), compressed against `dictionary` (their
+    owner's) when given, a batch at a time; returns them by entry id."""
+    packed = _packed(dictionary)
+    # A migration's model may have no such field: named only when there is a dictionary.
+    linked = {} if dictionary is None else {"dictionary": dictionary}
     built: dict[int, str] = {}
     rows = []
     entry_model = entries.model
@@ -168,16 +172,16 @@ def documents_build(
             index(
                 # The entry as far as sealing needs it: its id and its owner's.
                 entry=entry_model(pk=pk, owner_id=owner_id),
-                text=text if made is None else Sealed(owner_id, text, packed),
+                text=Sealed(owner_id, text, packed),
                 source_changed_at=changed,
                 version=VERSION,
-                **({} if made is None else {"dictionary": made}),
+                **linked,
             )
         )
         if len(rows) == BATCH:
-            _store(index, rows, extra)
+            _store(index, rows, tuple(linked))
             rows = []
-    _store(index, rows, extra)
+    _store(index, rows, tuple(linked))
     return built
 
 

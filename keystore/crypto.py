@@ -58,7 +58,7 @@ class Dictionary:
     never silently with another."""
 
     data: bytes
-    digest: bytes = field(init=False, repr=False)
+    digest: bytes = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "digest", hashlib.blake2b(self.data, digest_size=16).digest())
@@ -138,16 +138,17 @@ def _open_raw(
     key: bytes, raw: bytes, prefix: bytes = _PREFIX_BYTES, dictionary: Dictionary | None = None
 ) -> str:
     owner, nonce, body = raw[:8], raw[8 : 8 + NONCE_BYTES], raw[8 + NONCE_BYTES :]
-    if prefix == PREFIX_DICTIONARY and dictionary is None:
-        raise CannotOpen("the text was compressed against a dictionary, and none was given")
+    bound = b""
+    if prefix == PREFIX_DICTIONARY:
+        if dictionary is None:
+            raise CannotOpen("the text was compressed against a dictionary, and none was given")
+        bound = dictionary.digest
     try:
-        if prefix == PREFIX_DICTIONARY:
-            plain = _cipher(key).decrypt(nonce, body, prefix + owner + dictionary.digest)
+        plain = _cipher(key).decrypt(nonce, body, prefix + owner + bound)
+        if prefix == PREFIX_COMPRESSED:
+            plain = lz4.block.decompress(plain)
+        elif prefix == PREFIX_DICTIONARY:
             plain = lz4.block.decompress(plain, dict=dictionary.data)
-        else:
-            plain = _cipher(key).decrypt(nonce, body, prefix + owner)
-            if prefix == PREFIX_COMPRESSED:
-                plain = lz4.block.decompress(plain)
         return plain.decode()
     except Exception as exc:  # InvalidTag, or a damaged body
         raise CannotOpen("the text does not open with this key") from exc

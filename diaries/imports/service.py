@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db import connections, router, transaction
 
 from .. import search_index
-from ..models import DiaryEntry, EntryEdit, EntrySource, Generation, Profile, SearchDictionary
+from ..models import DiaryEntry, EntryEdit, EntrySource, Generation, Profile
 from . import keys
 from .formats import ImportedEntry, Parsed, nikki_identity
 
@@ -151,9 +151,7 @@ def _write(*, user, items: list[tuple[ImportedEntry, str]]) -> None:
     # Search would build these documents at its next use; building them now keeps that fast.
     search_index.documents_build(
         DiaryEntry.objects.filter(pk__in=[row.pk for row in rows]),
-        dictionary=search_index.dictionary_packed(
-            SearchDictionary.objects.filter(owner=user).first()
-        ),
+        dictionary=search_index.dictionary_kept(user),
     )
 
 
