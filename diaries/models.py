@@ -210,45 +210,29 @@ class DiaryEntry(models.Model):
         )
 
 
-class SearchDictionary(models.Model):
-    """Text of a person's diary that their search documents are compressed against
-    (keystore.crypto.Dictionary), sealed like them: a document of a few kilobytes shares most of
-    its words with the rest of the diary, and against this LZ4 finds them, so a search fetches
-    far fewer bytes. Made from a sample of the diary's documents by diaries/search_index.py,
-    which makes it again (and so rebuilds every document) when the diary has grown fourfold
-    since, or when an entry it was sampled from has been deleted, so that a deleted entry's words
-    do not live on in it."""
+class SearchBlock(models.Model):
+    """A month of a person's diary as search compares it (diaries/search_index.py): every entry
+    of that month (the trash's too) normalized, its words in one value, sealed under the owner's
+    key and compressed as one (a month's entries share most of their words). A search opens
+    one value per month, not one per entry. Built from the entries as they were: how many, their
+    last change and the sum of their ids; a search rebuilds a block whose month no longer
+    answers so, so no write path has to remember it."""
 
-    owner = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="search_dictionary"
-    )
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField()  # its first day
     text = EncryptedTextBlobField(owner="owner_id")
-    entries = models.PositiveIntegerField()  # how many entries the diary had when it was made
-    sampled = models.JSONField(default=list)  # the ids of the entries it was made from
+    entries = models.PositiveIntegerField()
+    changed = models.DateTimeField()  # the latest updated_at of its entries
+    id_sum = models.BigIntegerField()  # with `entries`: an entry gone and another come is seen
+    version = models.PositiveSmallIntegerField()  # the normalized form's and the layout's
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("owner", "month"), name="one_search_block_a_month"),
+        ]
 
     def __str__(self) -> str:
-        return f"search dictionary of user #{self.owner_id}"
-
-
-class EntrySearchText(models.Model):
-    """An entry's words as search compares them (its text and notes, normalized, in one value),
-    sealed like them: a search opens one value per entry, not five to normalize. Built from the
-    entry as it was at `source_changed_at`; diaries/search_index.py rebuilds a missing or older
-    one before a search reads it, so no write path has to remember it."""
-
-    entry = models.OneToOneField(
-        DiaryEntry, on_delete=models.CASCADE, primary_key=True, related_name="search_text"
-    )
-    text = EncryptedTextBlobField(owner="entry.owner_id")
-    source_changed_at = models.DateTimeField()  # the entry's updated_at it was built from
-    version = models.PositiveSmallIntegerField()  # the normalized form's version
-    # What `text` was compressed against (none for a short diary): a document cannot outlive it.
-    dictionary = models.ForeignKey(
-        SearchDictionary, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-
-    def __str__(self) -> str:
-        return f"search text of entry #{self.entry_id}"
+        return f"search block of user #{self.owner_id}, {self.month:%Y-%m}"
 
 
 class Generation(models.Model):

@@ -1,203 +1,180 @@
-"""Each entry's words as search compares them, kept sealed beside it (`EntrySearchText`).
+"""A diary's words as search compares them, kept sealed a month at a time (`SearchBlock`).
 
-A search used to open the five encrypted fields of every entry and normalize them; now it opens
-one value per entry, normalized when it was built. A document remembers the entry's
-`updated_at` it was built from and the version of the normalized form: a search first rebuilds
-the documents that are missing or older than their entry (written since, by any path: a form, a
-generation's end, the admin, an import), so no write path has to remember the index, and the
-first search after some writes pays for those entries only. The migration that made the table
-built every existing entry's document.
+A search used to open the five encrypted fields of every entry and normalize them; then one
+value per entry, normalized when it was built; now one value per month of the diary, holding
+every entry of that month (the trash's too) normalized, compressed as one: a month's entries
+share most of their words, so there are far fewer bytes to fetch, and a few hundred values to
+open instead of thousands.
 
-A diary of DICTIONARY_MIN_ENTRIES entries or more has a `SearchDictionary`: a sample of its
-documents that each document is compressed against (keystore.crypto.Dictionary), so a search
-fetches far fewer bytes. It is made again, and every document rebuilt against it, when the diary
-has grown fourfold since, or when an entry it was sampled from is deleted (at once, by
-`entries_forgotten`, or at the next search when the deletion came another way).
+A block remembers what its month held when it was built: how many entries, their latest
+`updated_at` and the sum of their ids. A search first asks the database the same of every month
+it reads (one grouped query) and rebuilds the blocks that no longer answer so (an entry written
+since by any path: a form, a generation's end, the admin, an import; an entry come, gone or
+moved to another month), so no write path has to remember the index, and the first search after
+some writes pays for those months only. Deleting an entry deletes its month's block at once
+(`entries_forgotten`), so that its words do not live on in it; a deletion that came another way
+(the admin, a shell) is seen at the next search.
 """
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
-from django.db.models import (
-    BinaryField,
-    BooleanField,
-    Case,
-    ExpressionWrapper,
-    F,
-    Q,
-    QuerySet,
-    When,
-)
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import reduce
+from operator import or_
 
-from keystore.crypto import DICTIONARY_BYTES, Dictionary
-from keystore.fields import Sealed, opened_texts
+from django.db import IntegrityError, transaction
+from django.db.models import BinaryField, Case, Count, F, Max, Q, QuerySet, Sum, When
+from django.db.models.functions import TruncMonth
+
+from keystore.fields import Sealed, Unreadable, opened_texts
 
 from . import search
-from .models import DiaryEntry, EntrySearchText, SearchDictionary
+from .models import DiaryEntry, SearchBlock
 
-# The document's version: a document of another version is rebuilt. 1: the normalized form
-# (diaries/search.py), sealed as it is; 2: the same, compressed before it is sealed; 3: the
-# same, compressed against the diary's dictionary when it has one.
-VERSION = 3
-BATCH = 500
-DICTIONARY_MIN_ENTRIES = 50  # a shorter diary's documents are compressed each on its own
-DICTIONARY_SAMPLE = 48  # entries, spread over the diary, whose documents make its dictionary
-DICTIONARY_GROWTH = 4  # made again when the diary has this many times the entries it had
+# The block's version: a block of another version is rebuilt. 4: a month of documents (each
+# the normalized form of diaries/search.py), after a header of their ids and lengths.
+VERSION = 4
+MONTHS_A_QUERY = 100  # months whose entries one query reads when blocks are built
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
 
 
 def documents(entries: QuerySet[DiaryEntry], *, owner) -> list[tuple[int, str]]:
     """(id, document) of every entry of `entries` (entries of `owner`), in its order; the
-    missing or stale documents built and stored first. One query reads the order, another each
-    document and whether it is current (built from the entry as it is now, in this version's
-    form, against the owner's dictionary as it is now); the dictionary is made first when due
-    (`dictionary`)."""
-    # The order on its own: sorting the rows that carry the documents (kilobytes each) made
-    # PostgreSQL sort megabytes, on disk past its work_mem.
-    order = list(entries.values_list("pk", flat=True))
-    made = dictionary(owner, order)
-    found = {
-        pk: (current, sealed)
-        for pk, current, sealed in entries.order_by().values_list(
-            "pk",
-            Case(
-                When(
-                    Q(search_text__version=VERSION)
-                    & Q(search_text__source_changed_at=F("updated_at"))
-                    & Q(search_text__dictionary=made),
-                    then=True,
-                ),
-                default=False,
-                output_field=BooleanField(),
-            ),
-            # The sealed bytes as they are (not through the field, which opens a value at a
-            # time): opened below together, the owner's key looked up once.
-            ExpressionWrapper(F("search_text__text"), output_field=BinaryField()),
-        )
+    blocks of their months built first where missing or stale. One query reads the order, one
+    what each month of the diary holds now, one the blocks (the text of those it may need).
+
+    A stale block of a month not searched (one left with entries in the trash only, or none)
+    is deleted: an entry moved out of it, then deleted, must not live on there."""
+    order = list(entries.values_list("pk", "date"))
+    if not order:
+        return []
+    months = {month_of(day) for _pk, day in order}
+    first = min(months)
+    now = {
+        month: (count, changed, id_sum)
+        for month, count, changed, id_sum in DiaryEntry.objects.filter(owner=owner)
+        .order_by()
+        .values(month=TruncMonth("date"))
+        .annotate(count=Count("pk"), changed=Max("updated_at"), id_sum=Sum("pk"))
+        .values_list("month", "count", "changed", "id_sum")
     }
-    current = [pk for pk in order if found.get(pk, (False,))[0]]
-    opened = opened_texts((found[pk][1] for pk in current), _packed(made))
-    texts = dict(zip(current, opened, strict=True))
-    stale = [pk for pk in order if pk not in texts]
-    for start in range(0, len(stale), BATCH):
-        batch = stale[start : start + BATCH]
-        texts.update(documents_build(DiaryEntry.objects.filter(pk__in=batch), dictionary=made))
-    # An entry deleted since the first query has no document: it is left out.
-    return [(pk, texts[pk]) for pk in order if pk in texts]
-
-
-def dictionary(owner, order: list[int]) -> SearchDictionary | None:
-    """`owner`'s search dictionary, made (again) first when due: `order` holds the ids of
-    the entries being searched (the whole diary, or the entries written lately), and a diary
-    of DICTIONARY_MIN_ENTRIES is one `order` of that many. None for a shorter diary."""
-    made = dictionary_kept(owner)
-    if made is None:
-        due = len(order) >= DICTIONARY_MIN_ENTRIES
-    else:
-        due = len(order) >= DICTIONARY_GROWTH * made.entries or DiaryEntry.objects.filter(
-            pk__in=made.sampled
-        ).count() < len(made.sampled)
-    if not due:
-        return made
-    if len(order) < DICTIONARY_MIN_ENTRIES:
-        # An entry it was sampled from is gone, in a search of a few entries: forgotten now,
-        # made again at the next search of the whole diary.
-        SearchDictionary.objects.filter(pk=made.pk).delete()
-        return None
-    step = len(order) / DICTIONARY_SAMPLE
-    sampled = sorted({order[int(index * step)] for index in range(DICTIONARY_SAMPLE)})
-    texts = [
-        search.document(values)
-        for _pk, *values in DiaryEntry.objects.filter(pk__in=sampled).values_list(
-            "pk", *search.FIELDS
-        )
-    ]
-    # LZ4 looks back DICTIONARY_BYTES: the last of them (cut at a character's start).
-    data = "\0".join(texts).encode()[-DICTIONARY_BYTES:].decode(errors="ignore")
-    try:
-        with transaction.atomic():
-            # Its documents go with it (on_delete=CASCADE): rebuilt against the new one.
-            SearchDictionary.objects.filter(owner=owner).delete()
-            return SearchDictionary.objects.create(
-                owner=owner, text=data, entries=len(order), sampled=sampled
-            )
-    except IntegrityError:  # another search made it meanwhile
-        return dictionary_kept(owner)
-
-
-def dictionary_kept(owner) -> SearchDictionary | None:
-    """`owner`'s search dictionary as it is (none is made here)."""
-    return SearchDictionary.objects.filter(owner=owner).first()
-
-
-def _packed(made: SearchDictionary | None) -> Dictionary | None:
-    """What sealing takes of a dictionary (its text is opened already: this only hashes it)."""
-    return None if made is None else Dictionary(made.text.encode())
-
-
-def entries_forgotten(entry_ids: list[int], owner_ids: set[int]) -> None:
-    """Entries of these owners are being deleted for good: a dictionary sampled from one of
-    them is deleted now (with its documents), so that their words do not live on in it."""
-    gone = set(entry_ids)
-    doomed = [
-        pk
-        for pk, sampled in SearchDictionary.objects.filter(owner__in=owner_ids).values_list(
-            "pk", "sampled"
-        )
-        if gone.intersection(sampled)
-    ]
+    kept: dict[dt.date, bytes] = {}
+    doomed = []
+    for month, count, changed, id_sum, version, sealed in SearchBlock.objects.filter(
+        owner=owner
+    ).values_list(
+        "month",
+        "entries",
+        "changed",
+        "id_sum",
+        "version",
+        # The sealed bytes as they are (not through the field, which opens a value at a time),
+        # of the months this search may read: opened below together, the key looked up once.
+        Case(When(month__gte=first, then=F("text")), default=None, output_field=BinaryField()),
+    ):
+        if version != VERSION or now.get(month) != (count, changed, id_sum):
+            if month not in months:
+                doomed.append(month)  # stale, and not searched now: forgotten
+        elif month in months:
+            kept[month] = sealed
     if doomed:
-        SearchDictionary.objects.filter(pk__in=doomed).delete()
+        SearchBlock.objects.filter(owner=owner, month__in=doomed).delete()
+    texts: dict[int, str] = {}
+    opened = set()
+    for month, block in zip(kept, opened_texts(kept.values()), strict=True):
+        unpacked = _unpacked(block)
+        if unpacked is not None:  # else it does not open (damaged): built again
+            texts.update(unpacked)
+            opened.add(month)
+    texts.update(blocks_build(owner.pk, months - opened))
+    # An entry deleted since the first query is in no block: it is left out.
+    return [(pk, texts[pk]) for pk, _day in order if pk in texts]
 
 
-def documents_build(
-    entries: QuerySet,
-    *,
-    index: type = EntrySearchText,
-    dictionary: SearchDictionary | None = None,
-) -> dict[int, str]:
-    """Build and store the documents of `entries` (a queryset of diary entries; `index` the
-    document model, a historical one in a migration), compressed against `dictionary` (their
-    owner's) when given, a batch at a time; returns them by entry id."""
-    packed = _packed(dictionary)
-    # A migration's model may have no such field: named only when there is a dictionary.
-    linked = {} if dictionary is None else {"dictionary": dictionary}
+def blocks_build(owner_id: int, months: Iterable[dt.date]) -> dict[int, str]:
+    """Build and store the blocks of these months of `owner_id`'s diary (a month with no entry
+    left loses its block); returns the documents by entry id."""
     built: dict[int, str] = {}
-    rows = []
-    entry_model = entries.model
-    for pk, owner_id, changed, *values in entries.values_list(
-        "pk", "owner_id", "updated_at", *search.FIELDS
-    ).iterator(chunk_size=BATCH):
-        built[pk] = text = search.document(values)
-        rows.append(
-            index(
-                # The entry as far as sealing needs it: its id and its owner's.
-                entry=entry_model(pk=pk, owner_id=owner_id),
-                text=Sealed(owner_id, text, packed),
-                source_changed_at=changed,
-                version=VERSION,
-                **linked,
+    months = sorted(months)
+    for start in range(0, len(months), MONTHS_A_QUERY):
+        some = months[start : start + MONTHS_A_QUERY]
+        spans = reduce(or_, (Q(date__gte=month, date__lt=_next(month)) for month in some))
+        by_month: dict[dt.date, list[tuple[int, dt.datetime, str]]] = defaultdict(list)
+        for pk, day, changed, *values in (
+            DiaryEntry.objects.filter(spans, owner_id=owner_id)
+            .order_by("pk")
+            .values_list("pk", "date", "updated_at", *search.FIELDS)
+            .iterator(chunk_size=500)
+        ):
+            by_month[month_of(day)].append((pk, changed, search.document(values)))
+        blocks = []
+        for month, items in by_month.items():
+            blocks.append(
+                SearchBlock(
+                    owner_id=owner_id,
+                    month=month,
+                    text=Sealed(owner_id, _packed(items)),
+                    entries=len(items),
+                    changed=max(changed for _pk, changed, _text in items),
+                    id_sum=sum(pk for pk, _changed, _text in items),
+                    version=VERSION,
+                )
             )
-        )
-        if len(rows) == BATCH:
-            _store(index, rows, tuple(linked))
-            rows = []
-    _store(index, rows, tuple(linked))
+            built.update((pk, text) for pk, _changed, text in items)
+        _store(owner_id, blocks, [month for month in some if month not in by_month])
     return built
 
 
-def _store(index: type, rows: list, extra: tuple[str, ...]) -> None:
-    if not rows:
-        return
+def _store(owner_id: int, blocks: list[SearchBlock], emptied: list[dt.date]) -> None:
     try:
         with transaction.atomic():
-            index.objects.bulk_create(
-                rows,
-                batch_size=BATCH,
+            if emptied:
+                SearchBlock.objects.filter(owner_id=owner_id, month__in=emptied).delete()
+            SearchBlock.objects.bulk_create(
+                blocks,
                 update_conflicts=True,
-                unique_fields=["entry"],
-                update_fields=["text", "source_changed_at", "version", *extra],
+                unique_fields=["owner", "month"],
+                update_fields=["text", "entries", "changed", "id_sum", "version"],
             )
     except IntegrityError:
-        # An entry deleted meanwhile: the documents are built and returned all the same, and
-        # the next search stores those still missing.
+        # The account deleted meanwhile: the documents are returned all the same.
         pass
+
+
+def entries_forgotten(entries: Iterable[tuple[int, dt.date]]) -> None:
+    """Entries, as (owner id, date) pairs, are being deleted for good: their months' blocks are
+    deleted now, so that their words do not live on in them (built again at the next search)."""
+    by_owner: dict[int, set[dt.date]] = defaultdict(set)
+    for owner_id, day in entries:
+        by_owner[owner_id].add(month_of(day))
+    for owner_id, months in by_owner.items():
+        SearchBlock.objects.filter(owner_id=owner_id, month__in=months).delete()
+
+
+def _next(month: dt.date) -> dt.date:
+    return (month + dt.timedelta(days=32)).replace(day=1)
+
+
+def _packed(items: list[tuple[int, dt.datetime, str]]) -> str:
+    """A month's documents as one text: a line of "id:length" pairs, then the documents."""
+    header = " ".join(f"{pk}:{len(text)}" for pk, _changed, text in items)
+    return "\n".join((header, "".join(text for _pk, _changed, text in items)))
+
+
+def _unpacked(block: str) -> list[tuple[int, str]] | None:
+    """The (id, document) pairs of a block's text; None when it is not one (it did not open)."""
+    if isinstance(block, Unreadable) or "\n" not in block:
+        return None
+    header, _newline, body = block.partition("\n")
+    numbers = [int(number) for number in header.replace(":", " ").split()]
+    pairs, at = [], 0
+    for index in range(0, len(numbers), 2):
+        pk, length = numbers[index], numbers[index + 1]
+        pairs.append((pk, body[at : at + length]))
+        at += length
+    return pairs

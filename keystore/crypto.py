@@ -4,26 +4,20 @@
 A sealed text is ``nk1.`` followed by URL-safe base64 of: the owner's id (8 bytes, big-endian),
 a random 96-bit nonce, and AES-256-GCM's ciphertext and tag. The prefix and the owner's id are
 the associated data, so a ciphertext moved under another owner's id does not open. For a binary
-column (`seal_bytes`), the text is compressed with LZ4 first and sealed under its own prefix,
-``nk1z``, then stored without base64: large values read many at once (the search documents) are
-then about 40 % fewer bytes to fetch and to decrypt, and there is no decoding to pay. A binary
+column (`seal_bytes`), the text is compressed with LZ4 first (its high-compression mode: such a
+value is written once and read at every search) and sealed under its own prefix, ``nk1z``, then
+stored without base64: large values read many at once (the search blocks) are then far fewer
+bytes to fetch and to decrypt, and there is no decoding to pay. A binary
 value sealed before compression (``nk1.`` and the bytes) still opens. Either prefix is part of
 the associated data, so a value relabelled from one to the other does not open.
-
-A value may also be compressed against a `Dictionary` (text of the same kind, itself stored
-sealed): prefix ``nk1d``, and the dictionary's digest is part of the associated data, so such a
-value opens with its own dictionary only. A search document of a few kilobytes shares most of
-its words with the rest of its diary; against a dictionary of that diary, LZ4 finds them.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import lz4.block
@@ -33,12 +27,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 PREFIX = "nk1."
 _PREFIX_BYTES = PREFIX.encode()
 PREFIX_COMPRESSED = b"nk1z"  # a binary value: LZ4 block (its size first), then sealed
-PREFIX_DICTIONARY = b"nk1d"  # the same, compressed against a Dictionary
-_BINARY_PREFIXES = (PREFIX_COMPRESSED, PREFIX_DICTIONARY, _PREFIX_BYTES)
-DICTIONARY_BYTES = 64 * 1024  # LZ4 looks back this far, into the dictionary too
-# LZ4's high-compression level for values compressed against a dictionary: written once and
-# read at every search, so worth the slower writing (bench/: docs/benchmark.md).
-_DICTIONARY_LEVEL = 6
+# LZ4's high-compression level for binary values: measured in bench/ (docs/benchmark.md).
+COMPRESSION_LEVEL = 6
 _OWNER = struct.Struct(">Q")
 NONCE_BYTES = 12
 
@@ -49,22 +39,6 @@ class KeyRingError(ValueError):
 
 class CannotOpen(ValueError):
     """A sealed text that does not open: a wrong or destroyed key, or a damaged text."""
-
-
-@dataclass(frozen=True, slots=True)
-class Dictionary:
-    """Text that values are compressed against (its last DICTIONARY_BYTES count), and its
-    digest, which sealing binds: a value opens with the dictionary it was compressed against,
-    never silently with another."""
-
-    data: bytes
-    digest: bytes = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "digest", hashlib.blake2b(self.data, digest_size=16).digest())
-
-    def __repr__(self) -> str:  # never the text
-        return f"Dictionary(<{len(self.data)} bytes>)"
 
 
 def is_sealed(value: str) -> bool:
@@ -82,28 +56,19 @@ def seal(key: bytes, owner_id: int, text: str) -> str:
     )
 
 
-def seal_bytes(key: bytes, owner_id: int, text: str, dictionary: Dictionary | None = None) -> bytes:
-    """`text` compressed (against `dictionary` when given), then encrypted under the owner's
-    data key `key`, for a binary column."""
-    if dictionary is None:
-        plain = lz4.block.compress(text.encode(), store_size=True)
-        return PREFIX_COMPRESSED + _seal_raw(key, owner_id, plain, PREFIX_COMPRESSED)
+def seal_bytes(key: bytes, owner_id: int, text: str) -> bytes:
+    """`text` compressed, then encrypted under the owner's data key `key`, for a binary
+    column."""
     plain = lz4.block.compress(
-        text.encode(),
-        mode="high_compression",
-        compression=_DICTIONARY_LEVEL,
-        dict=dictionary.data,
-        store_size=True,
+        text.encode(), mode="high_compression", compression=COMPRESSION_LEVEL, store_size=True
     )
-    return PREFIX_DICTIONARY + _seal_raw(key, owner_id, plain, PREFIX_DICTIONARY, dictionary.digest)
+    return PREFIX_COMPRESSED + _seal_raw(key, owner_id, plain, PREFIX_COMPRESSED)
 
 
-def _seal_raw(
-    key: bytes, owner_id: int, plain: bytes, prefix: bytes = _PREFIX_BYTES, bound: bytes = b""
-) -> bytes:
+def _seal_raw(key: bytes, owner_id: int, plain: bytes, prefix: bytes = _PREFIX_BYTES) -> bytes:
     owner = _OWNER.pack(owner_id)
     nonce = os.urandom(NONCE_BYTES)
-    return owner + nonce + _cipher(key).encrypt(nonce, plain, prefix + owner + bound)
+    return owner + nonce + _cipher(key).encrypt(nonce, plain, prefix + owner)
 
 
 def owner_of(sealed: str) -> int:
@@ -117,38 +82,26 @@ def open_sealed(key: bytes, sealed: str) -> str:
 
 
 def open_sealed_with(
-    key_of: Callable[[int], bytes | None],
-    sealed: str | bytes,
-    dictionary: Dictionary | None = None,
+    key_of: Callable[[int], bytes | None], sealed: str | bytes
 ) -> tuple[int, str | None]:
     """The owner's id a sealed text (`seal`'s, or `seal_bytes`') names and the text, opened with
-    `key_of(owner_id)` (None when that owner has no key) and, for a value compressed against a
-    dictionary, that `dictionary`: one decoding of the text, not one to find the owner and
-    another to open it."""
+    `key_of(owner_id)` (None when that owner has no key): one decoding of the text, not one to
+    find the owner and another to open it."""
     if isinstance(sealed, str):
         prefix, raw = _PREFIX_BYTES, _unpack(sealed)
     else:
         prefix, raw = _unpack_bytes(sealed)
     owner_id = _OWNER.unpack_from(raw)[0]
     key = key_of(owner_id)
-    return owner_id, None if key is None else _open_raw(key, raw, prefix, dictionary)
+    return owner_id, None if key is None else _open_raw(key, raw, prefix)
 
 
-def _open_raw(
-    key: bytes, raw: bytes, prefix: bytes = _PREFIX_BYTES, dictionary: Dictionary | None = None
-) -> str:
+def _open_raw(key: bytes, raw: bytes, prefix: bytes = _PREFIX_BYTES) -> str:
     owner, nonce, body = raw[:8], raw[8 : 8 + NONCE_BYTES], raw[8 + NONCE_BYTES :]
-    bound = b""
-    if prefix == PREFIX_DICTIONARY:
-        if dictionary is None:
-            raise CannotOpen("the text was compressed against a dictionary, and none was given")
-        bound = dictionary.digest
     try:
-        plain = _cipher(key).decrypt(nonce, body, prefix + owner + bound)
+        plain = _cipher(key).decrypt(nonce, body, prefix + owner)
         if prefix == PREFIX_COMPRESSED:
             plain = lz4.block.decompress(plain)
-        elif prefix == PREFIX_DICTIONARY:
-            plain = lz4.block.decompress(plain, dict=dictionary.data)
         return plain.decode()
     except Exception as exc:  # InvalidTag, or a damaged body
         raise CannotOpen("the text does not open with this key") from exc
@@ -164,7 +117,10 @@ def _cipher(key: bytes) -> AESGCM:
 def _unpack_bytes(sealed: bytes) -> tuple[bytes, bytes]:
     """The prefix of a binary sealed value (compressed or not) and what follows it."""
     prefix = sealed[: len(PREFIX_COMPRESSED)]
-    if prefix not in _BINARY_PREFIXES or len(sealed) < len(prefix) + 8 + NONCE_BYTES + 16:
+    if (
+        prefix not in (PREFIX_COMPRESSED, _PREFIX_BYTES)
+        or len(sealed) < len(prefix) + 8 + NONCE_BYTES + 16
+    ):
         raise CannotOpen("not a sealed text")
     return prefix, sealed[len(prefix) :]
 

@@ -31,12 +31,10 @@ class EncryptionOwnerUnknown(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Sealed:
-    """A text to store under `owner_id`'s data key, for `update()` and raw statements; in a
-    binary column (EncryptedTextBlobField), compressed against `dictionary` when given."""
+    """A text to store under `owner_id`'s data key, for `update()` and raw statements."""
 
     owner_id: int
     text: str
-    dictionary: crypto.Dictionary | None = None
 
     def __repr__(self) -> str:  # never the text, in a traceback or a log
         return f"Sealed(owner_id={self.owner_id}, text=<{len(self.text)} characters>)"
@@ -67,27 +65,22 @@ def sealed_text(owner_id: int, text: str) -> str:
     return crypto.seal(store.data_key_get_or_create(owner_id=owner_id), owner_id, text)
 
 
-def sealed_bytes(owner_id: int, text: str, dictionary: crypto.Dictionary | None = None) -> bytes:
-    """`text` as a binary column stores it: compressed (against `dictionary` when given) and
-    sealed under the owner's data key."""
-    key = store.data_key_get_or_create(owner_id=owner_id)
-    return crypto.seal_bytes(key, owner_id, text, dictionary)
+def sealed_bytes(owner_id: int, text: str) -> bytes:
+    """`text` as a binary column stores it: sealed under the owner's data key."""
+    return crypto.seal_bytes(store.data_key_get_or_create(owner_id=owner_id), owner_id, text)
 
 
 def _data_key_of(owner_id: int) -> bytes | None:
     return store.data_key_get(owner_id=owner_id)
 
 
-def opened_text(
-    stored: str | bytes, key_of=_data_key_of, dictionary: crypto.Dictionary | None = None
-) -> str:
+def opened_text(stored: str | bytes, key_of=_data_key_of) -> str:
     """A stored value as text: opened, `Unreadable`, or as it is when it was never sealed.
-    `key_of(owner_id)`: the owner's data key, or None; `dictionary`: the one a value was
-    compressed against (without it, such a value is `Unreadable`)."""
+    `key_of(owner_id)`: the owner's data key, or None."""
     if not stored or (isinstance(stored, str) and not crypto.is_sealed(stored)):
         return stored
     try:
-        owner_id, text = crypto.open_sealed_with(key_of, stored, dictionary)
+        owner_id, text = crypto.open_sealed_with(key_of, stored)
         if text is None:
             logger.warning("a text of user %s has no data key any more", owner_id)
             return Unreadable(stored)
@@ -97,14 +90,11 @@ def opened_text(
         return Unreadable(stored)
 
 
-def opened_texts(
-    stored: Iterable[str | bytes | memoryview | None],
-    dictionary: crypto.Dictionary | None = None,
-) -> list[str]:
+def opened_texts(stored: Iterable[str | bytes | memoryview | None]) -> list[str]:
     """Many stored values (read as they are, not through the field, e.g. with
     `ExpressionWrapper(F(name), output_field=BinaryField())`) as `opened_text` would return each,
     every owner's data key looked up once: a search opens a whole diary at once. None and
-    empty values read as ""; those compressed against a dictionary open with `dictionary`."""
+    empty values read as ""."""
     keys: dict[int, bytes | None] = {}
 
     def key_of(owner_id: int) -> bytes | None:
@@ -112,19 +102,14 @@ def opened_texts(
             keys[owner_id] = _data_key_of(owner_id)
         return keys[owner_id]
 
-    return [_opened_blob(value, key_of, dictionary) for value in stored]
+    return [_opened_blob(value, key_of) for value in stored]
 
 
-def _opened_blob(
-    stored: bytes | memoryview | None,
-    key_of=_data_key_of,
-    dictionary: crypto.Dictionary | None = None,
-) -> str:
+def _opened_blob(stored: bytes | memoryview | None, key_of=_data_key_of) -> str:
     """A binary column's value as text ("" when empty or NULL)."""
     if not stored:
         return ""
-    value = stored.tobytes() if isinstance(stored, memoryview) else stored
-    return opened_text(value, key_of, dictionary)
+    return opened_text(stored.tobytes() if isinstance(stored, memoryview) else stored, key_of)
 
 
 class _Encrypted:
@@ -192,15 +177,13 @@ class EncryptedTextField(_Encrypted, models.TextField):
         if isinstance(value, Unreadable):
             return value.sealed
         if isinstance(value, Sealed):
-            if value.dictionary is not None:
-                raise ValueError(f"{self.name} stores text: it compresses nothing (no dictionary)")
             return sealed_text(value.owner_id, value.text)
         return super().get_db_prep_value(value, connection, prepared)
 
 
 class EncryptedTextBlobField(_Encrypted, models.BinaryField):
     """A text (a `str` in Python, like EncryptedTextField's) stored sealed as bytes, without
-    base64: for large values read many at once (the search documents), where decoding base64
+    base64: for large values read many at once (the search blocks), where decoding base64
     was a third of the time. Empty text is stored as empty bytes."""
 
     non_db_attrs = (*models.BinaryField.non_db_attrs, "owner")
@@ -216,7 +199,7 @@ class EncryptedTextBlobField(_Encrypted, models.BinaryField):
         if isinstance(value, Unreadable):
             value = value.sealed
         elif isinstance(value, Sealed):
-            value = sealed_bytes(value.owner_id, value.text, value.dictionary)
+            value = sealed_bytes(value.owner_id, value.text)
         elif value == "":
             value = b""
         return super().get_db_prep_value(value, connection, prepared=True)

@@ -148,11 +148,8 @@ def _write(*, user, items: list[tuple[ImportedEntry, str]]) -> None:
         EntryEdit,
         [(edit.pk, when) for edit, when in zip(edits, times, strict=True) if when is not None],
     )
-    # Search would build these documents at its next use; building them now keeps that fast.
-    search_index.documents_build(
-        DiaryEntry.objects.filter(pk__in=[row.pk for row in rows]),
-        dictionary=search_index.dictionary_kept(user),
-    )
+    # Search would build these months' blocks at its next use; building them now keeps it fast.
+    search_index.blocks_build(user.pk, {search_index.month_of(row.date) for row in rows})
 
 
 def _times_set(model: type, rows: list[tuple]) -> None:

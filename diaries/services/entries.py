@@ -131,7 +131,7 @@ def entry_delete(*, entry: DiaryEntry, wait: float = 2.0) -> None:
     rows that are gone, nor free a place under the running limit while it still streams. What
     the entry's generations used stays counted in the day's DailyUsage.
     """
-    search_index.entries_forgotten([entry.pk], {entry.owner_id})
+    search_index.entries_forgotten([(entry.owner_id, entry.date)])
     for _round in range(2):
         with transaction.atomic():
             # Locked: a start of this entry waits, then finds it gone.

@@ -72,8 +72,7 @@ def entry_trash_restore(*, user, entry_id: int) -> DiaryEntry:
 def _delete_for_good(trashed) -> int:
     """Delete the entries of `trashed` (a queryset of entries in a trash); how many."""
     running = Generation.objects.filter(entry=OuterRef("pk"), status=GenerationStatus.GENERATING)
-    gone = list(trashed.values_list("pk", "owner_id"))
-    search_index.entries_forgotten([pk for pk, _owner in gone], {owner for _pk, owner in gone})
+    search_index.entries_forgotten(trashed.values_list("owner_id", "date"))
     count = 0
     # Rare (a generation that did not stop when its entry was trashed): stopped first.
     for entry in trashed.filter(Exists(running)):

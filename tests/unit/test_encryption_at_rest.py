@@ -13,7 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.test import Client
 
-from diaries.models import DiaryEntry, EntryEdit, EntrySearchText, Generation, Profile
+from diaries.models import DiaryEntry, EntryEdit, Generation, Profile, SearchBlock
 from diaries.services.accounts import account_delete, profile_update
 from diaries.services.entries import entry_update_text
 from keystore.fields import Unreadable
@@ -68,12 +68,12 @@ async def test_no_diary_word_is_in_the_database_bytes_after_writing_generating_a
     assert word in generation.text and word in edit.text and word in edit.previous_text
 
     assert (await Profile.objects.aget(user=user)).private_names == name
-    # A search stores the entry's search document (its words normalized: lower case).
+    # A search stores the entry's month's search block (its words normalized: lower case).
     client = Client()
     await database_sync_to_async(client.force_login)(user)
     page = await database_sync_to_async(client.get)("/search/", {"q": word})
     assert f'href="/entries/{entry.pk}/"' in page.text
-    assert await EntrySearchText.objects.filter(entry=entry).aexists()
+    assert await SearchBlock.objects.filter(owner=user).aexists()
     for alias in ("default", "keys"):
         raw = await database_sync_to_async(backups.raw_bytes)(alias)
         assert word.encode() not in raw, f"{word} is stored in plain in {alias}"

@@ -1,8 +1,10 @@
-"""Each entry's search document (diaries/search_index.py): built sealed on the first search,
-reused while the entry is unchanged, rebuilt when the entry was written since by any path."""
+"""A diary's search blocks, a month of documents each (diaries/search_index.py): built sealed on
+the first search, reused while the month is unchanged, rebuilt when an entry of it was written,
+came, went or moved since, by any path; a deleted entry's words forgotten."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -11,11 +13,11 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from diaries import search_index
-from diaries.models import DiaryEntry, EntrySearchText, SearchDictionary
+from diaries.models import DiaryEntry, SearchBlock
 from diaries.services.entries import entry_delete
 from diaries.services.trash import entry_trash, trash_empty
 from keystore import crypto
-from keystore.fields import seal
+from keystore.fields import Sealed, opened_texts, seal
 from tests.support.factories import make_entry
 
 pytestmark = pytest.mark.django_db
@@ -39,22 +41,45 @@ def found(client, query: str) -> list[int]:
     return [int(pk) for pk in re.findall(r'class="entry-link" href="/entries/(\d+)/"', html)]
 
 
-def test_a_search_stores_each_entrys_document_sealed_and_reads_it_back_unbuilt(
+MARCH, APRIL = dt.date(2026, 3, 1), dt.date(2026, 4, 1)
+
+
+def raw_blocks() -> dict[dt.date, bytes]:
+    return {
+        month: bytes(raw)
+        for month, raw in SearchBlock.objects.values_list("month", Cast("text", BinaryField()))
+    }
+
+
+def block_texts() -> str:
+    """Every block of every diary, opened, as one text."""
+    return "".join(opened_texts(raw_blocks().values()))
+
+
+def test_a_search_stores_each_months_block_sealed_and_reads_it_back_unbuilt(
     signed_in, user, monkeypatch
 ):
-    rain = written(user, "A wet day.", morning="Rain on the Shinkansen")
-    sun = make_entry(user, morning="", afternoon="晴れた午後")
+    rain = written(user, "A wet day.", morning="Rain on the Shinkansen", date=MARCH)
+    sun = make_entry(user, morning="", afternoon="晴れた午後", date=APRIL)
+    dusk = make_entry(user, morning="Dusk", date=APRIL + dt.timedelta(days=3))
 
     assert found(signed_in, "shinkansen") == [rain.pk]
 
-    raw = dict(EntrySearchText.objects.values_list("entry_id", Cast("text", BinaryField())))
-    assert set(raw) == {rain.pk, sun.pk}
-    assert all(bytes(value).startswith(crypto.PREFIX_COMPRESSED) for value in raw.values())
-    assert b"shinkansen" not in b"".join(bytes(value).lower() for value in raw.values())
-    # The next search opens the documents and builds none: no entry is normalized again.
+    raw = raw_blocks()
+    assert set(raw) == {MARCH, APRIL}
+    assert all(value.startswith(crypto.PREFIX_COMPRESSED) for value in raw.values())
+    assert b"shinkansen" not in b"".join(value.lower() for value in raw.values())
+    april = SearchBlock.objects.get(owner=user, month=APRIL)
+    assert (april.entries, april.id_sum, april.version) == (
+        2,
+        sun.pk + dusk.pk,
+        search_index.VERSION,
+    )
+    # The next search opens the blocks and builds none: no entry is normalized again.
     built = []
     monkeypatch.setattr(search_index.search, "document", lambda values: built.append(values))
     assert found(signed_in, "晴れ") == [sun.pk] and built == []
+    assert found(signed_in, "dusk") == [dusk.pk] and built == []
 
 
 def test_an_entry_written_by_a_path_that_knows_nothing_of_the_index_is_found_by_its_new_words(
@@ -72,19 +97,76 @@ def test_an_entry_written_by_a_path_that_knows_nothing_of_the_index_is_found_by_
     assert found(signed_in, "snow") == [entry.pk]
 
 
-def test_a_document_of_an_older_normalized_form_is_rebuilt(signed_in, user):
+def test_only_the_month_written_since_is_built_again(signed_in, user, monkeypatch):
+    march = written(user, "Crocus in the park.", date=MARCH)
+    april = written(user, "Crocus wilted.", date=APRIL)
+    assert sorted(found(signed_in, "crocus")) == sorted([march.pk, april.pk])
+
+    built = []
+    document = search_index.search.document
+    monkeypatch.setattr(
+        search_index.search, "document", lambda values: built.append(values) or document(values)
+    )
+    april.text = "Tulips instead."
+    april.save()
+
+    assert found(signed_in, "crocus") == [march.pk]
+    assert [values[0] for values in built] == ["Tulips instead."]
+
+
+def test_an_entry_moved_to_another_month_is_found_there_and_only_there(signed_in, user):
+    entry = written(user, "Hail at noon.", date=MARCH)
+    other = written(user, "A calm day.", date=APRIL)
+    assert found(signed_in, "hail") == [entry.pk]
+
+    entry.date = APRIL + dt.timedelta(days=1)
+    entry.save()
+
+    assert found(signed_in, "hail") == [entry.pk]
+    assert not SearchBlock.objects.filter(month=MARCH).exists()  # the month left empty
+    april = SearchBlock.objects.get(month=APRIL)
+    assert (april.entries, april.id_sum) == (2, entry.pk + other.pk)
+
+
+def test_an_entry_gone_and_another_come_in_its_place_is_seen(signed_in, user):
+    gone = written(user, "Moths at the lamp.", date=MARCH)
+    assert found(signed_in, "moths") == [gone.pk]
+    changed = SearchBlock.objects.get(month=MARCH).changed
+    # Another way than the services (a shell), and an import that keeps a source's older time:
+    # as many entries, the same latest change; only the ids tell.
+    DiaryEntry.objects.filter(pk=gone.pk).delete()
+    come = written(user, "Owls in the oak.", date=MARCH)
+    DiaryEntry.objects.filter(pk=come.pk).update(updated_at=changed)
+
+    assert found(signed_in, "moths") == []
+    assert found(signed_in, "owls") == [come.pk]
+
+
+def test_a_block_of_an_older_version_is_rebuilt(signed_in, user):
     entry = make_entry(user, morning="Kites at the beach")
     assert found(signed_in, "kites") == [entry.pk]
-    EntrySearchText.objects.filter(entry=entry).update(
-        text=seal(user.pk, "nothing of the kind"), version=search_index.VERSION - 1
+    SearchBlock.objects.filter(owner=user).update(
+        text=Sealed(user.pk, "nothing of the kind"), version=search_index.VERSION - 1
     )
 
     assert found(signed_in, "kites") == [entry.pk]
-    assert EntrySearchText.objects.get(entry=entry).version == search_index.VERSION
+    assert SearchBlock.objects.get(owner=user).version == search_index.VERSION
+
+
+def test_a_block_that_does_not_open_is_rebuilt(signed_in, user, caplog):
+    entry = make_entry(user, morning="Kites at the beach")
+    assert found(signed_in, "kites") == [entry.pk]
+    raw = raw_blocks()[entry.date.replace(day=1)]
+    damaged = raw[:-1] + bytes([raw[-1] ^ 1])
+    SearchBlock.objects.filter(owner=user).update(text=damaged)
+
+    assert found(signed_in, "kites") == [entry.pk]
+    assert "kites" in block_texts()
+    assert "does not open" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)  # the deleted entry's key is checked at commit
-def test_an_entry_deleted_while_documents_are_built_fails_no_search(signed_in, user, monkeypatch):
+def test_an_entry_deleted_while_blocks_are_built_fails_no_search(signed_in, user, monkeypatch):
     kept = make_entry(user, morning="Lanterns by the river")
     gone = make_entry(user, morning="Lanterns in the rain")
     document = search_index.search.document
@@ -97,70 +179,21 @@ def test_an_entry_deleted_while_documents_are_built_fails_no_search(signed_in, u
     assert found(signed_in, "lanterns") == [kept.pk]  # the deleted entry is not shown
     monkeypatch.setattr(search_index.search, "document", document)
 
+    # The block built meanwhile holds the deleted entry: the next search sees it is one short.
     assert found(signed_in, "lanterns") == [kept.pk]
-    assert list(EntrySearchText.objects.values_list("entry_id", flat=True)) == [kept.pk]
-
-
-@pytest.fixture
-def short_dictionary(monkeypatch):
-    """A dictionary from a diary of four entries, sampled from two, made again at twice that."""
-    monkeypatch.setattr(search_index, "DICTIONARY_MIN_ENTRIES", 4)
-    monkeypatch.setattr(search_index, "DICTIONARY_SAMPLE", 2)
-    monkeypatch.setattr(search_index, "DICTIONARY_GROWTH", 2)
-
-
-def raw_documents() -> dict[int, bytes]:
-    return {
-        pk: bytes(raw)
-        for pk, raw in EntrySearchText.objects.values_list("entry_id", Cast("text", BinaryField()))
-    }
-
-
-def test_a_long_diarys_documents_are_compressed_against_its_sealed_dictionary(
-    signed_in, user, short_dictionary
-):
-    entries = [written(user, f"Quince jam, jar {n}, by the window.", morning="") for n in range(4)]
-
-    assert sorted(found(signed_in, "quince")) == sorted(entry.pk for entry in entries)
-
-    made = SearchDictionary.objects.get(owner=user)
-    raw = bytes(
-        SearchDictionary.objects.filter(pk=made.pk).values_list(
-            Cast("text", BinaryField()), flat=True
-        )[0]
-    )
-    assert b"quince" not in raw.lower() and "quince" in made.text
-    assert made.entries == 4 and len(made.sampled) == 2
-    documents = raw_documents()
-    assert all(value.startswith(crypto.PREFIX_DICTIONARY) for value in documents.values())
-    assert set(EntrySearchText.objects.values_list("dictionary", flat=True)) == {made.pk}
-    assert found(signed_in, "window jar") != []
-
-
-def test_a_diary_grown_past_its_dictionary_gets_a_new_one_and_every_document_again(
-    signed_in, user, short_dictionary
-):
-    first = [written(user, f"Heron on the pond, day {n}.", morning="") for n in range(4)]
-    assert len(found(signed_in, "heron")) == 4
-    old = SearchDictionary.objects.get(owner=user)
-
-    more = [written(user, f"Heron at dusk, day {n}.", morning="") for n in range(4)]
-
-    assert sorted(found(signed_in, "heron")) == sorted(e.pk for e in first + more)
-    new = SearchDictionary.objects.get(owner=user)
-    assert new.pk != old.pk and new.entries == 8
-    assert set(EntrySearchText.objects.values_list("dictionary", flat=True)) == {new.pk}
+    assert SearchBlock.objects.get(owner=user).entries == 1
+    assert "rain" not in block_texts()
 
 
 @pytest.mark.parametrize("how", ["delete", "empty trash", "another way"])
-def test_deleting_an_entry_the_dictionary_was_sampled_from_forgets_its_words(
-    signed_in, user, short_dictionary, how
-):
-    entries = [written(user, f"Plums, basket {n}.", morning=f"secret{n}word") for n in range(5)]
+def test_deleting_an_entry_forgets_its_words(signed_in, user, how):
+    entries = [
+        written(user, f"Plums, basket {n}.", morning=f"secret{n}word", date=MARCH.replace(day=n))
+        for n in range(1, 5)
+    ]
+    april = written(user, "Plums again.", date=APRIL)
     assert len(found(signed_in, "plums")) == 5
-    sampled = SearchDictionary.objects.get(owner=user).sampled
-    gone = next(entry for entry in entries if entry.pk in sampled)
-    secret = gone.morning
+    gone = entries[1]
 
     if how == "delete":
         entry_delete(entry=gone)
@@ -170,11 +203,20 @@ def test_deleting_an_entry_the_dictionary_was_sampled_from_forgets_its_words(
     else:  # a deletion no service saw (the admin's, a shell's): the next search finds out
         DiaryEntry.objects.filter(pk=gone.pk).delete()
     if how != "another way":
-        # Forgotten at once, with the documents compressed against it.
-        assert not SearchDictionary.objects.filter(owner=user).exists()
-        assert not EntrySearchText.objects.exists()
+        # Forgotten at once: its month's block is gone, the other month's kept.
+        assert set(raw_blocks()) == {APRIL}
 
-    assert sorted(found(signed_in, "plums")) == sorted(e.pk for e in entries if e != gone)
-    made = SearchDictionary.objects.get(owner=user)
-    assert gone.pk not in made.sampled and secret not in made.text
-    assert found(signed_in, secret) == []
+    assert sorted(found(signed_in, "plums")) == sorted(e.pk for e in [*entries, april] if e != gone)
+    assert gone.morning not in block_texts() and "secret3word" in block_texts()
+    assert found(signed_in, gone.morning) == []
+
+
+def test_a_month_emptied_another_way_loses_its_block_at_the_next_search(signed_in, user):
+    gone = written(user, "Fog on the bay.", morning="", date=MARCH)
+    kept = written(user, "Clear skies.", morning="", date=APRIL)
+    assert found(signed_in, "fog") == [gone.pk]
+
+    DiaryEntry.objects.filter(pk=gone.pk).delete()
+
+    assert found(signed_in, "skies") == [kept.pk]
+    assert set(raw_blocks()) == {APRIL} and "fog" not in block_texts()

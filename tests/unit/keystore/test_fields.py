@@ -4,6 +4,7 @@ text whose owner is unknown is refused rather than stored."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -11,15 +12,15 @@ from django.core.exceptions import FieldError
 from django.db import transaction
 from django.db.models import BinaryField, TextField
 from django.db.models.functions import Cast
+from django.utils import timezone
 
-from diaries.models import DiaryEntry, EntryEdit, EntrySearchText, Generation
+from diaries.models import DiaryEntry, EntryEdit, Generation, SearchBlock
 from keystore import crypto, store
 from keystore.fields import (
     EncryptionOwnerUnknown,
     Sealed,
     Unreadable,
     opened_text,
-    opened_texts,
     seal,
     sealed_text,
 )
@@ -100,38 +101,46 @@ def test_a_sealed_value_never_shows_its_text_in_a_traceback():
     assert "secret" not in repr(Sealed(1, "secret words"))
 
 
-# --- EncryptedTextBlobField: the same, in a binary column (the search documents) --------------
+# --- EncryptedTextBlobField: the same, in a binary column (the search blocks) -----------------
+
+
+def block(user, text) -> SearchBlock:
+    return SearchBlock.objects.create(
+        owner=user,
+        month=dt.date(2026, 5, 1),
+        text=text,
+        entries=1,
+        changed=timezone.now(),
+        id_sum=1,
+        version=1,
+    )
 
 
 def stored_bytes(pk: int) -> bytes:
-    """A search document as the database holds it: read through a plain BinaryField."""
-    raw = EntrySearchText.objects.filter(pk=pk).values_list(Cast("text", BinaryField()), flat=True)
+    """A search block as the database holds it: read through a plain BinaryField."""
+    raw = SearchBlock.objects.filter(pk=pk).values_list(Cast("text", BinaryField()), flat=True)
     return bytes(raw.get())
 
 
 def test_a_text_in_a_binary_column_is_sealed_without_base64_and_reads_back(user, entry):
-    EntrySearchText.objects.create(
-        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
-    )
+    made = block(user, "a quiet note")
 
-    raw = stored_bytes(entry.pk)
+    raw = stored_bytes(made.pk)
     assert raw.startswith(crypto.PREFIX_COMPRESSED) and b"quiet" not in raw
     # The owner's id, the nonce, then AES-GCM's ciphertext (of the LZ4 block: a few bytes more
     # than so short a text) and tag: no base64 around them.
     header = len(crypto.PREFIX_COMPRESSED) + 8 + crypto.NONCE_BYTES
     assert header + len("a quiet note") + 16 < len(raw) < header + len("a quiet note") + 16 + 10
-    assert EntrySearchText.objects.get(pk=entry.pk).text == "a quiet note"
+    assert SearchBlock.objects.get(pk=made.pk).text == "a quiet note"
 
 
 def test_a_long_text_in_a_binary_column_is_compressed_before_it_is_sealed(user, entry):
     text = " ".join(f"walked along the river, day {day}" for day in range(120))
-    EntrySearchText.objects.create(
-        entry=entry, text=text, source_changed_at=entry.updated_at, version=1
-    )
+    made = block(user, text)
 
-    raw = stored_bytes(entry.pk)
+    raw = stored_bytes(made.pk)
     assert len(raw) < len(text.encode()) / 2 and b"river" not in raw
-    assert EntrySearchText.objects.get(pk=entry.pk).text == text
+    assert SearchBlock.objects.get(pk=made.pk).text == text
 
 
 def test_a_binary_text_sealed_before_compression_still_opens(user, entry):
@@ -140,72 +149,35 @@ def test_a_binary_text_sealed_before_compression_still_opens(user, entry):
     owner, nonce = user.pk.to_bytes(8, "big"), b"\x01" * crypto.NONCE_BYTES
     body = AESGCM(key).encrypt(nonce, b"an older note", crypto.PREFIX.encode() + owner)
     old = crypto.PREFIX.encode() + owner + nonce + body
-    EntrySearchText.objects.create(
-        entry=entry, text=Unreadable(old), source_changed_at=entry.updated_at, version=1
-    )
+    made = block(user, Unreadable(old))
 
-    assert stored_bytes(entry.pk) == old
-    assert EntrySearchText.objects.get(pk=entry.pk).text == "an older note"
+    assert stored_bytes(made.pk) == old
+    assert SearchBlock.objects.get(pk=made.pk).text == "an older note"
 
 
 def test_a_compressed_text_relabelled_as_uncompressed_does_not_open(user, entry):
-    EntrySearchText.objects.create(
-        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
-    )
-    raw = stored_bytes(entry.pk)
+    made = block(user, "a quiet note")
+    raw = stored_bytes(made.pk)
     relabelled = crypto.PREFIX.encode() + raw[len(crypto.PREFIX_COMPRESSED) :]
-    EntrySearchText.objects.filter(pk=entry.pk).update(text=Unreadable(relabelled))
+    SearchBlock.objects.filter(pk=made.pk).update(text=Unreadable(relabelled))
 
-    assert isinstance(EntrySearchText.objects.get(pk=entry.pk).text, Unreadable)
-
-
-def test_a_text_compressed_against_a_dictionary_is_shorter_and_opens_with_that_one_only(
-    user, entry
-):
-    days = [f"Walked along the river to the bakery, day {day}; bought rye." for day in range(40)]
-    dictionary = crypto.Dictionary("\0".join(days).encode())
-    text = "Walked along the river to the bakery again; bought rye and figs."
-    EntrySearchText.objects.create(
-        entry=entry,
-        text=Sealed(user.pk, text, dictionary),
-        source_changed_at=entry.updated_at,
-        version=1,
-    )
-    alone = crypto.seal_bytes(store.data_key_get(owner_id=user.pk), user.pk, text)
-
-    raw = stored_bytes(entry.pk)
-    assert raw.startswith(crypto.PREFIX_DICTIONARY) and b"bakery" not in raw
-    assert len(raw) < len(alone) - 20
-    assert opened_texts([raw], dictionary) == [text]
-    # Without its dictionary, or with another (however alike), it does not open.
-    assert isinstance(EntrySearchText.objects.get(pk=entry.pk).text, Unreadable)
-    other = crypto.Dictionary("\0".join(days[:-1]).encode())
-    assert isinstance(opened_texts([raw], other)[0], Unreadable)
-
-
-def test_a_text_column_refuses_a_dictionary(user, entry):
-    with pytest.raises(ValueError, match="compresses nothing"):
-        DiaryEntry.objects.filter(pk=entry.pk).update(
-            notes=Sealed(user.pk, "a note", crypto.Dictionary(b"notes"))
-        )
+    assert isinstance(SearchBlock.objects.get(pk=made.pk).text, Unreadable)
 
 
 def test_a_binary_sealed_text_whose_key_is_gone_reads_as_unreadable_and_saves_back(user, entry):
-    EntrySearchText.objects.create(
-        entry=entry, text="a quiet note", source_changed_at=entry.updated_at, version=1
-    )
-    before = stored_bytes(entry.pk)
+    made = block(user, "a quiet note")
+    before = stored_bytes(made.pk)
     DataKey.objects.filter(owner_id=user.pk).delete()
     store.cache_clear()
 
-    document = EntrySearchText.objects.get(pk=entry.pk)
+    document = SearchBlock.objects.get(pk=made.pk)
     assert isinstance(document.text, Unreadable)
     document.save()
-    assert stored_bytes(entry.pk) == before
+    assert stored_bytes(made.pk) == before
 
 
 def test_the_database_cannot_match_a_binary_sealed_text(user, entry):
     with pytest.raises((EncryptionOwnerUnknown, FieldError)):
-        list(EntrySearchText.objects.filter(text="a quiet note"))
+        list(SearchBlock.objects.filter(text="a quiet note"))
     with pytest.raises(FieldError):
-        list(EntrySearchText.objects.filter(text__contains="quiet"))
+        list(SearchBlock.objects.filter(text__contains="quiet"))
