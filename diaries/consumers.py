@@ -104,6 +104,9 @@ class DiaryConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close()  # before accept: the handshake is refused (HTTP 403)
             return
+        if await database_sync_to_async(selectors.user_needs_second_factor)(user=user):
+            await self.close()  # staff add a second factor first, as before any page
+            return
         if _open_sockets.get(user.pk, 0) >= settings.DIARY_MAX_SOCKETS_PER_USER:
             await self.close()  # too many tabs: refused like any other handshake
             return

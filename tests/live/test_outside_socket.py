@@ -78,6 +78,23 @@ async def written_entry(srv: Server, cookie: str) -> int:
 
 
 @pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_staff_without_a_second_factor_are_refused_the_socket_as_every_page(srv):
+    username = f"outsider{next(names)}"
+    cookie = srv.signup(username)
+    assert await handshake_status(srv, cookie) == 101
+    # Made staff by an administrator (the session goes on); DIARY_MFA_REQUIRED_FOR_STAFF is on.
+    srv.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        f"User.objects.filter(username={username!r}).update(is_staff=True)",
+    )
+
+    assert await handshake_status(srv, cookie) == 403
+
+
+@pytest.mark.asyncio
 @pytest.mark.timeout(90)
 async def test_an_oversize_message_closes_4009_and_gives_the_socket_back_every_time(srv):
     cookie = newcomer(srv)

@@ -7,11 +7,13 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from django.contrib.auth.models import Group
 from django.contrib.sessions.models import Session
 
 from diaries import consumers
 from diaries.models import DiaryEntry, Generation, GenerationStatus
 from diaries.writers import Finish, WriterError
+from tests.support.admin import make_moderator
 from tests.support.factories import ScriptedWriter, make_entry, make_user
 from tests.support.sockets import INPUTS, connect, entry_being_written
 
@@ -43,6 +45,31 @@ async def test_foreign_origin_handshake_is_refused():
     user = await db(make_user)
     communicator, connected = await connect(user, origin="https://evil.example")
     assert not connected
+    await communicator.disconnect()
+
+
+@pytest.fixture
+def moderators_group(db):
+    # Made by migration 0004; a transactional test's flush removed it.
+    Group.objects.get_or_create(name="Moderators")
+
+
+@pytest.mark.parametrize("second_factor", [False, True], ids=["without", "with"])
+@pytest.mark.usefixtures("moderators_group")
+async def test_staff_add_a_second_factor_before_a_socket_as_before_any_page(second_factor):
+    # DIARY_MFA_REQUIRED_FOR_STAFF (on by default) holds a moderator back from every page
+    # until they add one; the diary's socket is no way around it.
+    moderator = await db(make_moderator, second_factor=second_factor)
+    communicator, connected = await connect(moderator)
+    assert connected is second_factor
+    await communicator.disconnect()
+
+
+@pytest.mark.usefixtures("moderators_group")
+async def test_without_the_requirement_staff_open_a_socket_as_anyone(settings):
+    settings.DIARY_MFA_REQUIRED_FOR_STAFF = False
+    communicator, connected = await connect(await db(make_moderator, second_factor=False))
+    assert connected
     await communicator.disconnect()
 
 
