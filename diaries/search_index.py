@@ -13,7 +13,7 @@ since by any path: a form, a generation's end, the admin, an import; an entry co
 moved to another month), so no write path has to remember the index, and the first search after
 some writes pays for those months only. Deleting an entry deletes its month's block at once
 (`entries_forgotten`), so that its words do not live on in it; a deletion that came another way
-(the admin, a shell) is seen at the next search.
+(a shell; the admin deletes no entry) is seen at the next search.
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ def test_deleting_an_entry_forgets_its_words(signed_in, user, how):
     elif how == "empty trash":
         entry_trash(user=user, entry=gone)
         trash_empty(user=user)
-    else:  # a deletion no service saw (the admin's, a shell's): the next search finds out
+    else:  # a deletion no service saw (a shell's): the next search finds out
         DiaryEntry.objects.filter(pk=gone.pk).delete()
     if how != "another way":
         # Forgotten at once: its month's block is gone, the other month's kept.
