@@ -8,12 +8,13 @@ open instead of thousands.
 
 A block remembers what its month held when it was built: how many entries, their latest
 `updated_at` and the sum of their ids. A search first asks the database the same of every month
-it reads (one grouped query) and rebuilds the blocks that no longer answer so (an entry written
-since by any path: a form, a generation's end, the admin, an import; an entry come, gone or
-moved to another month), so no write path has to remember the index, and the first search after
-some writes pays for those months only. Deleting an entry deletes its month's block at once
-(`entries_forgotten`), so that its words do not live on in it; a deletion that came another way
-(a shell; the admin deletes no entry) is seen at the next search.
+of the diary (one grouped query), rebuilds the blocks of the months it reads that no longer
+answer so (an entry written since by any path: a form, a generation's end, the admin, an import;
+an entry come, gone or moved to another month) and deletes any other such block, so no write
+path has to remember the index, and the first search after some writes pays for those months
+only. Deleting an entry deletes its month's block at once (`entries_forgotten`), so that its
+words do not live on in it; a deletion that came another way (a shell; the admin deletes no
+entry) is seen at the next search.
 """
 
 from __future__ import annotations
