@@ -1,4 +1,4 @@
-"""The trash's pages: what one deleted, restoring it, emptying the trash."""
+"""The trash's pages: what one deleted, restoring it, deleting it for good, emptying the trash."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -48,6 +48,24 @@ def trash_restore(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("diaries:trash")
     messages.success(request, _("The entry is back, with all its versions."))
     return redirect(entry)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def trash_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete one entry of one's trash for good, after a confirmation."""
+    if request.method == "POST":
+        try:
+            trash.trash_entry_delete(user=request.user, entry_id=pk)
+        except DiaryError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, _("The entry is deleted for good."))
+        return redirect("diaries:trash")
+    entry = selectors.entries_in_trash(user=request.user).filter(pk=pk).first()
+    if entry is None:
+        raise Http404(_("This entry is not in your trash."))
+    return render(request, "diaries/trash_confirm_delete.html", {"entry": entry})
 
 
 @require_http_methods(["GET", "POST"])

@@ -31,6 +31,7 @@ urlpatterns = [
     # --- Trash ---
     path("trash/", trash_views.trash_list, name="trash"),
     path("trash/<int:pk>/restore/", trash_views.trash_restore, name="trash_restore"),
+    path("trash/<int:pk>/delete/", trash_views.trash_delete, name="trash_delete"),
     path("trash/empty/", trash_views.trash_empty, name="trash_empty"),
     # --- Sharing and reports ---
     path("entries/<int:pk>/share/", views.entry_share, name="entry_share"),

@@ -82,6 +82,12 @@ def _delete_for_good(trashed) -> int:
     return count + per_model.get(DiaryEntry._meta.label, 0)
 
 
+def trash_entry_delete(*, user, entry_id: int) -> None:
+    """Delete one entry of the user's trash for good (NotFound when it is not in their trash)."""
+    if not _delete_for_good(DiaryEntry.objects.in_trash_of(user).filter(pk=entry_id)):
+        raise NotFound(_("This entry is not in your trash."), entry=entry_id)
+
+
 def trash_empty(*, user) -> int:
     """Delete every entry in the user's trash for good; how many."""
     return _delete_for_good(DiaryEntry.objects.in_trash_of(user))

@@ -21,6 +21,7 @@ from diaries.models import (
     Generation,
     ModerationAction,
     ModerationEvent,
+    SearchBlock,
     Sharing,
 )
 from diaries.services import accounts, entries, sharing, trash
@@ -148,6 +149,27 @@ def test_emptying_the_trash_deletes_only_ones_own_trash(user, other_user):
     assert set(DiaryEntry.objects.values_list("pk", flat=True)) == {theirs.pk, kept.pk}
     assert not Generation.objects.filter(entry_id=written.pk).exists()
     assert selectors.generations_today_count(user=user) == 1  # what it used stays counted
+
+
+@pytest.mark.django_db
+def test_one_entry_of_ones_trash_is_deleted_for_good_its_words_forgotten(user, other_user):
+    gone = written_and_edited(user, morning="Quokkas on the ferry")
+    kept = make_entry(user, morning="Quokkas again", date=gone.date)
+    theirs = make_entry(other_user)
+    assert len(selectors.entries_search(user=user, query="quokkas").ids) == 2  # blocks built
+    trash.entry_trash(user=user, entry=gone)
+    trash.entry_trash(user=other_user, entry=theirs)
+
+    with pytest.raises(NotFound):
+        trash.trash_entry_delete(user=user, entry_id=theirs.pk)
+    with pytest.raises(NotFound):
+        trash.trash_entry_delete(user=user, entry_id=kept.pk)  # not in the trash
+    trash.trash_entry_delete(user=user, entry_id=gone.pk)
+
+    assert set(DiaryEntry.objects.values_list("pk", flat=True)) == {kept.pk, theirs.pk}
+    assert not Generation.objects.filter(entry_id=gone.pk).exists()
+    assert not SearchBlock.objects.filter(owner=user).exists()  # its month's block, at once
+    assert selectors.entries_search(user=user, query="ferry").ids == []
 
 
 @pytest.mark.django_db

@@ -78,6 +78,36 @@ def test_empty_trash_asks_first_then_deletes_for_good(signed_in, user):
     assert "The trash is empty." in response.text
 
 
+def test_one_entry_of_the_trash_is_deleted_for_good_after_a_confirmation(signed_in, user):
+    gone, kept = trashed(user, morning="a walk to forget"), trashed(user, morning="a walk to keep")
+    assert f'href="/trash/{gone.pk}/delete/"' in signed_in.get("/trash/").text
+
+    confirm = signed_in.get(f"/trash/{gone.pk}/delete/")
+    assert confirm.status_code == 200
+    assert f'<form method="post" action="/trash/{gone.pk}/delete/"' in confirm.text
+    assert "cannot be undone" in confirm.text
+    assert DiaryEntry.objects.filter(pk=gone.pk).exists()
+
+    response = signed_in.post(f"/trash/{gone.pk}/delete/", follow=True)
+
+    assert "The entry is deleted for good." in response.text
+    assert list(DiaryEntry.objects.values_list("pk", flat=True)) == [kept.pk]
+    assert "a walk to keep" in response.text and "a walk to forget" not in response.text
+
+
+@pytest.mark.parametrize("whose", ["another's", "not in the trash"])
+def test_no_one_deletes_for_good_an_entry_that_is_not_in_their_trash(
+    signed_in, user, other_user, whose
+):
+    entry = trashed(other_user) if whose == "another's" else make_entry(user)
+
+    assert signed_in.get(f"/trash/{entry.pk}/delete/").status_code == 404
+    response = signed_in.post(f"/trash/{entry.pk}/delete/", follow=True)
+
+    assert "This entry is not in your trash." in response.text
+    assert DiaryEntry.objects.filter(pk=entry.pk).exists()
+
+
 def test_the_delete_page_says_the_entry_goes_to_the_trash(signed_in, user):
     entry = make_entry(user)
 
