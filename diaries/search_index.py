@@ -83,8 +83,7 @@ def documents(entries: QuerySet[DiaryEntry], *, owner) -> list[tuple[int, str]]:
                 doomed.append(month)  # stale, and not searched now: forgotten
         elif month in months:
             kept[month] = sealed
-    if doomed:
-        SearchBlock.objects.filter(owner=owner, month__in=doomed).delete()
+    _blocks_delete(owner.pk, doomed)
     texts: dict[int, str] = {}
     opened = set()
     for month, block in zip(kept, opened_texts(kept.values()), strict=True):
@@ -134,8 +133,7 @@ def blocks_build(owner_id: int, months: Iterable[dt.date]) -> dict[int, str]:
 def _store(owner_id: int, blocks: list[SearchBlock], emptied: list[dt.date]) -> None:
     try:
         with transaction.atomic():
-            if emptied:
-                SearchBlock.objects.filter(owner_id=owner_id, month__in=emptied).delete()
+            _blocks_delete(owner_id, emptied)
             SearchBlock.objects.bulk_create(
                 blocks,
                 update_conflicts=True,
@@ -154,6 +152,12 @@ def entries_forgotten(entries: Iterable[tuple[int, dt.date]]) -> None:
     for owner_id, day in entries:
         by_owner[owner_id].add(month_of(day))
     for owner_id, months in by_owner.items():
+        _blocks_delete(owner_id, months)
+
+
+def _blocks_delete(owner_id: int, months: Iterable[dt.date]) -> None:
+    months = list(months)
+    if months:
         SearchBlock.objects.filter(owner_id=owner_id, month__in=months).delete()
 
 
@@ -169,9 +173,9 @@ def _packed(items: list[tuple[int, dt.datetime, str]]) -> str:
 
 def _unpacked(block: str) -> list[tuple[int, str]] | None:
     """The (id, document) pairs of a block's text; None when it is not one (it did not open)."""
-    if isinstance(block, Unreadable) or "\n" not in block:
+    header, newline, body = block.partition("\n")
+    if isinstance(block, Unreadable) or not newline:
         return None
-    header, _newline, body = block.partition("\n")
     numbers = [int(number) for number in header.replace(":", " ").split()]
     pairs, at = [], 0
     for index in range(0, len(numbers), 2):

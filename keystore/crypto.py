@@ -7,9 +7,9 @@ the associated data, so a ciphertext moved under another owner's id does not ope
 column (`seal_bytes`), the text is compressed with LZ4 first (its high-compression mode: such a
 value is written once and read at every search) and sealed under its own prefix, ``nk1z``, then
 stored without base64: large values read many at once (the search blocks) are then far fewer
-bytes to fetch and to decrypt, and there is no decoding to pay. A binary
-value sealed before compression (``nk1.`` and the bytes) still opens. Either prefix is part of
-the associated data, so a value relabelled from one to the other does not open.
+bytes to fetch and to decrypt, and there is no decoding to pay. A binary value sealed before
+compression (``nk1.`` and the bytes) still opens. Either prefix is part of the associated data,
+so a value relabelled from one to the other does not open.
 """
 
 from __future__ import annotations
